@@ -1,0 +1,1 @@
+//! A workspace member with tasks of its own.

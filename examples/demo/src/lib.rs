@@ -1,0 +1,4 @@
+//! The demo crate: its tasks live in `tasks/`, and `cargo task codegen` writes
+//! `src/generated/tasks.rs`.
+
+pub mod generated;

@@ -1,0 +1,5 @@
+import sys
+
+from cargo_task.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""Running cargo: the one step that runs on the host, outside the sandbox.
+
+The only module that starts cargo or rustc. Their environment is scrubbed to what cargo,
+rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from cargo_task.errors import BuildError
+from cargo_task.scaffold import TARGET, Scaffold
+
+# Names (and patterns) of variables cargo, rustup and rustc need. Nothing else reaches the
+# build: not tokens, not cloud credentials, not the user's own variables.
+BUILD_ENV = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
+    "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTUP_DIST_SERVER",
+    "RUSTUP_UPDATE_ROOT", "RUSTUP_AUTO_INSTALL", "RUSTC", "RUSTC_WRAPPER",
+    "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL", "CARGO_NET_*", "CARGO_HTTP_*",
+    "CARGO_REGISTRIES_*_INDEX", "CARGO_REGISTRIES_*_PROTOCOL",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+    "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSH_AUTH_SOCK",
+)  # fmt: skip
+
+
+def build_environment(environ: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v for k, v in environ.items() if any(fnmatch.fnmatchcase(k, p) for p in BUILD_ENV)
+    }
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cargo: str
+    rustc: str
+    env: dict[str, str]
+    cwd: Path
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str], cwd: Path) -> Toolchain:
+        """The cargo that invoked us (`CARGO`, so `cargo +nightly task` works), else PATH's."""
+        return cls(
+            cargo=environ.get("CARGO") or "cargo",
+            rustc=environ.get("RUSTC") or "rustc",
+            env=build_environment(environ),
+            cwd=cwd,
+        )
+
+
+def _missing_tool(tool: str) -> BuildError:
+    return BuildError(
+        f"could not run `{tool}`: no such program",
+        help="install Rust with rustup (https://rustup.rs), or run this through `cargo task`",
+    )
+
+
+def sysroot(toolchain: Toolchain) -> Path:
+    """The toolchain's sysroot, after checking it has the wasm32-wasip2 standard library."""
+    try:
+        result = subprocess.run(
+            [toolchain.rustc, "--print", "sysroot"],
+            env=toolchain.env, cwd=toolchain.cwd, capture_output=True, text=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise _missing_tool(toolchain.rustc) from None
+    if result.returncode != 0:
+        raise BuildError(f"`{toolchain.rustc} --print sysroot` failed:\n{result.stderr.strip()}")
+    root = Path(result.stdout.strip())
+    if not (root / "lib" / "rustlib" / TARGET / "lib").is_dir():
+        name = toolchain.env.get("RUSTUP_TOOLCHAIN") or str(root)
+        raise BuildError(
+            f"the `{TARGET}` target is not installed for the toolchain `{name}`",
+            help=f"add it with `rustup target add {TARGET}`",
+        )
+    return root
+
+
+def cargo_build(
+    toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str
+) -> None:
+    """Build one task; cargo's own diagnostics go straight to the terminal."""
+    command = [
+        toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
+        "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
+        "--color", color,
+    ]  # fmt: skip
+    if verbosity < 0:
+        command.append("--quiet")
+    elif verbosity > 1:
+        command.append("-" + "v" * (verbosity - 1))
+    try:
+        result = subprocess.run(command, env=toolchain.env, cwd=toolchain.cwd, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise _missing_tool(toolchain.cargo) from None
+    if result.returncode != 0:
+        raise BuildError(
+            f"could not compile task `{task}` (cargo exited with {result.returncode})",
+            help="the compiler's messages above name the problem",
+        )

@@ -1,0 +1,222 @@
+"""`[*.metadata.tasks]` and `[*.metadata.task-dependencies]` -> validated, frozen settings.
+
+Pure: reads dictionaries that `workspace` loaded, touches no file. Every message names the
+manifest, the key and what was expected; an unknown key suggests the near miss.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from cargo_task.errors import ConfigError
+from cargo_task.workspace import Manifest
+
+TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+DEPENDENCY_KEYS = {
+    "version", "path", "git", "branch", "tag", "rev", "features", "default-features",
+    "package", "registry", "optional",
+}  # fmt: skip
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_SIZE_UNITS = {
+    None: 1, "B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20,
+    "GB": 10**9, "GiB": 2**30,
+}  # fmt: skip
+_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class GrantPath:
+    """A path as written in a `read`/`write` grant, and where it points on the host."""
+
+    written: str
+    host: Path
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """One task's table; None means "not said here" so that tables can be layered."""
+
+    path: Path | None = None
+    description: str | None = None
+    inherit_env: bool | tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] | None = None
+    read: tuple[GrantPath, ...] | None = None
+    write: tuple[GrantPath, ...] | None = None
+    allow_write_manifest: bool | None = None
+    network: bool | None = None
+    stdin: bool | None = None
+    tmp: bool | None = None
+    timeout: float | None = None
+    memory: int | None = None
+
+    def over(self, base: TaskSettings) -> TaskSettings:
+        """These settings layered over `base`: what is said here wins."""
+        said = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(base, **{k: v for k, v in said.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class OwnerConfig:
+    """What one manifest says about tasks."""
+
+    manifest: Path
+    tasks: dict[str, TaskSettings]
+    dependencies: dict[str, dict[str, Any]]
+
+
+def parse_duration(value: object) -> float:
+    """`"30s"`, `"500ms"`, `"5m"`, `"1h"` or a number of seconds -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError('a positive duration such as "30s", "500ms", "5m" or "1h"')
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def parse_size(value: object) -> int:
+    """`"512MiB"`, `"2GB"` or a number of bytes -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) <= 0:
+        raise ValueError('a positive size such as "512MiB", "2GiB" or "100MB"')
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a string")
+    return value
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
+
+
+def _inherit_env(value: object) -> bool | tuple[str, ...]:
+    if isinstance(value, bool):
+        return value
+    try:
+        return _strings(value)
+    except ValueError:
+        raise ValueError('true, false or a list of names and patterns such as ["CARGO_*"]')
+
+
+def _env(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError('a table of names and string values, such as { MODE = "ci" }')
+    return tuple(sorted(value.items()))
+
+
+_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "path": ("path", _string),
+    "description": ("description", _string),
+    "inherit-env": ("inherit_env", _inherit_env),
+    "env": ("env", _env),
+    "read": ("read", _strings),
+    "write": ("write", _strings),
+    "allow-write-manifest": ("allow_write_manifest", _boolean),
+    "network": ("network", _boolean),
+    "stdin": ("stdin", _boolean),
+    "tmp": ("tmp", _boolean),
+    "timeout": ("timeout", parse_duration),
+    "memory": ("memory", parse_size),
+}
+
+
+def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
+    near = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean `{near[0]}`?" if near else "known keys: " + ", ".join(sorted(known))
+    return ConfigError(f"unknown key `{key}` in {where}", help=hint)
+
+
+def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSettings:
+    where = f"`{section}.{name}` of `{manifest}`"
+    if not TASK_NAME.match(name):
+        raise ConfigError(
+            f"invalid task name `{name}` in `{section}` of `{manifest}`",
+            help="task names start with a letter or `_` and use letters, digits, `-` and `_`",
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table, such as {{ description = \"...\" }}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _KEYS:
+            raise _unknown_key(where, key, set(_KEYS))
+        field, parse = _KEYS[key]
+        try:
+            values[field] = parse(value)
+        except ValueError as e:
+            raise ConfigError(f"`{key}` in {where} must be {e}, not `{value!r}`") from None
+    base = manifest.parent
+    if "path" in values:
+        values["path"] = (base / values["path"]).resolve()
+    for field in ("read", "write"):
+        if field in values:
+            values[field] = tuple(GrantPath(p, base / p) for p in values[field])
+    return TaskSettings(**values)
+
+
+def parse_dependency(manifest: Path, section: str, name: str, spec: object) -> dict[str, Any]:
+    where = f"`{section}.{name}` of `{manifest}`"
+    if isinstance(spec, str):
+        return {"version": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(
+            f"{where} must be a version string or a table like cargo's [dependencies]",
+            help=f'for example `{name} = "1"` or `{name} = {{ version = "1", features = [...] }}`',
+        )
+    for key in spec:
+        if key not in DEPENDENCY_KEYS:
+            raise _unknown_key(where, key, DEPENDENCY_KEYS)
+    spec = dict(spec)
+    if isinstance(spec.get("path"), str):
+        spec["path"] = str((manifest.parent / spec["path"]).resolve())
+    return spec
+
+
+def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:
+    owner = manifest.data.get(section, {})
+    metadata = owner.get("metadata", {}) if isinstance(owner, dict) else {}
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"`{section}.metadata` in `{manifest.path}` must be a table")
+    return f"{section}.metadata", metadata
+
+
+def _table(manifest: Manifest, prefix: str, metadata: dict[str, Any], key: str) -> dict:
+    table = metadata.get(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"`{prefix}.{key}` in `{manifest.path}` must be a table")
+    return table
+
+
+def owner_config(manifest: Manifest, section: str) -> OwnerConfig:
+    """Read `[<section>.metadata.tasks]` and `.task-dependencies`; section is package|workspace."""
+    prefix, metadata = _metadata(manifest, section)
+    tasks_table = _table(manifest, prefix, metadata, "tasks")
+    deps_table = _table(manifest, prefix, metadata, "task-dependencies")
+    tasks = {
+        name: parse_task(manifest.path, f"{prefix}.tasks", name, table)
+        for name, table in tasks_table.items()
+    }
+    dependencies = {
+        name: parse_dependency(manifest.path, f"{prefix}.task-dependencies", name, spec)
+        for name, spec in deps_table.items()
+    }
+    return OwnerConfig(manifest.path, tasks, dependencies)

@@ -1,0 +1,149 @@
+"""`tasks/` directories + configuration -> the tasks a run can see.
+
+`tasks/NAME.rs` and `tasks/NAME/main.rs` are tasks; every other `.rs` below `tasks/` is a
+module (as in Cargo's `tests/`). A workspace's tasks come first; a member's own tasks and
+settings extend and override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cargo_task.config import TASK_NAME, OwnerConfig, TaskSettings, owner_config
+from cargo_task.errors import ConfigError
+from cargo_task.workspace import Manifest, Project
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A manifest whose directory holds tasks: the workspace root or a package."""
+
+    root: Path
+    manifest: Path
+    key: str  # names the generated package: the package's name, or "workspace"
+    edition: str
+    dependencies: dict[str, dict[str, Any]] = field(hash=False, compare=False)
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.root / "tasks"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    source: Path
+    owner: Owner
+    settings: TaskSettings = field(hash=False)
+
+    @property
+    def description(self) -> str:
+        return self.settings.description or doc_summary(self.source)
+
+
+def doc_summary(source: Path) -> str:
+    """The first line of the file's leading `//!` comment, or ""."""
+    try:
+        with source.open(encoding="utf-8", errors="replace") as file:
+            for line in file:
+                line = line.strip()
+                if line.startswith("//!"):
+                    text = line[3:].strip()
+                    if text:
+                        return text
+                elif line and not line.startswith("#!["):
+                    return ""
+    except OSError:
+        pass
+    return ""
+
+
+def task_files(tasks_dir: Path) -> dict[str, Path]:
+    """Name -> main file for the tasks in one `tasks/` directory."""
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(tasks_dir.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        if entry.suffix == ".rs" and entry.is_file():
+            name, source = entry.stem, entry
+        elif entry.is_dir() and (entry / "main.rs").is_file():
+            name, source = entry.name, entry / "main.rs"
+        else:
+            continue
+        if not TASK_NAME.match(name):
+            raise ConfigError(
+                f"invalid task name `{name}` (from `{entry}`)",
+                help="task names start with a letter or `_` and use letters, digits, `-`, `_`",
+            )
+        if name in found:
+            raise ConfigError(
+                f"task `{name}` is defined twice: `{found[name]}` and `{source}`",
+                help="keep one of them",
+            )
+        found[name] = source
+    return found
+
+
+def _checked_path(name: str, said: TaskSettings, manifest: Manifest) -> Path | None:
+    if said.path is not None and not said.path.is_file():
+        raise ConfigError(
+            f"task `{name}` in `{manifest.path}` has `path = \"{said.path}\"`, which is not a file",
+            help="point `path` at the task's main .rs file",
+        )
+    return said.path
+
+
+def _edition(manifest: Manifest, workspace: Manifest | None) -> str:
+    edition = manifest.data.get("package", {}).get("edition")
+    if not isinstance(edition, str) and workspace is not None:  # `edition.workspace = true`
+        edition = workspace.data["workspace"].get("package", {}).get("edition")
+    return edition if isinstance(edition, str) else "2021"
+
+
+def _configs(manifest: Manifest) -> list[OwnerConfig]:
+    """A manifest's tasks are configured by its own sections, the package's winning."""
+    sections = ["workspace"] if manifest.is_workspace_root else []
+    sections += ["package"] if manifest.package_name is not None else []
+    return [owner_config(manifest, s) for s in sections]
+
+
+def discover(project: Project) -> dict[str, Task]:
+    """All tasks visible from the selected package, by name, sorted."""
+    tasks: dict[str, Task] = {}
+    dependencies: dict[str, dict[str, Any]] = {}
+    for manifest in project.manifests:
+        configs = _configs(manifest)
+        for config in configs:
+            dependencies = {**dependencies, **config.dependencies}
+        owner = Owner(
+            root=manifest.root,
+            manifest=manifest.path,
+            key=manifest.package_name if manifest is project.package else "workspace",
+            edition=_edition(manifest, project.workspace),
+            dependencies=dependencies,
+        )
+        files = task_files(owner.tasks_dir)
+        settings: dict[str, TaskSettings] = {}
+        for config in configs:
+            for name, said in config.tasks.items():
+                settings[name] = said.over(settings.get(name, TaskSettings()))
+        for name, source in files.items():
+            said = settings.pop(name, TaskSettings())
+            tasks[name] = Task(name, _checked_path(name, said, manifest) or source, owner, said)
+        for name, said in settings.items():
+            if said.path is not None:
+                tasks[name] = Task(name, _checked_path(name, said, manifest), owner, said)
+            elif name in tasks:  # settings for a task the workspace defines
+                inherited = tasks[name]
+                tasks[name] = Task(name, inherited.source, inherited.owner,
+                                   said.over(inherited.settings))  # fmt: skip
+            else:
+                raise ConfigError(
+                    f"task `{name}` is configured in `{manifest.path}` but has no file",
+                    help=f"create `{owner.tasks_dir / (name + '.rs')}` or set its `path` key",
+                )
+    return dict(sorted(tasks.items()))

@@ -1,0 +1,108 @@
+"""`cargo task --explain TASK`: exactly what a task may do, before it is built or run.
+
+Reads only files (the last build's Cargo.lock and the dependencies' manifests in cargo's
+source cache); starts neither cargo nor Wasmtime.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from cargo_task.grants import Grants
+from cargo_task.pipeline import Selection
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
+def _package_manifest(package: dict, cargo_home: Path, path_deps: dict[str, str]) -> Path | None:
+    name, version = package.get("name", ""), package.get("version", "")
+    if "source" not in package:
+        directory = path_deps.get(name)
+        return Path(directory) / "Cargo.toml" if directory else None
+    for registry in sorted((cargo_home / "registry" / "src").glob("*")):
+        candidate = registry / f"{name}-{version}" / "Cargo.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _runs_at_build(manifest: Path) -> list[str]:
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return ["unknown (its manifest could not be read)"]
+    kinds = []
+    build = data.get("package", {}).get("build")
+    if build is not False and (isinstance(build, str) or (manifest.parent / "build.rs").is_file()):
+        kinds.append("build script")
+    lib = data.get("lib", {})
+    if lib.get("proc-macro") or lib.get("proc_macro"):
+        kinds.append("proc-macro")
+    return kinds
+
+
+def build_time_code(selection: Selection, environ: dict[str, str]) -> list[str] | None:
+    """Dependencies that run code on the host while the task builds; None if not resolved yet."""
+    lock = selection.scaffold().directory / "Cargo.lock"
+    try:
+        packages = tomllib.loads(lock.read_text(encoding="utf-8")).get("package", [])
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    cargo_home = Path(environ.get("CARGO_HOME") or os.path.expanduser("~/.cargo"))
+    path_deps = {
+        name: spec["path"]
+        for name, spec in selection.task.owner.dependencies.items()
+        if isinstance(spec.get("path"), str)
+    }
+    found = []
+    for package in packages:
+        if str(package.get("name", "")).startswith("cargo-task-"):
+            continue
+        manifest = _package_manifest(package, cargo_home, path_deps)
+        kinds = _runs_at_build(manifest) if manifest else []
+        if kinds:
+            found.append(f"{package['name']} {package.get('version', '')} ({', '.join(kinds)})")
+    return found
+
+
+def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] | None = None) -> str:
+    task = selection.task
+    environ = dict(os.environ) if environ is None else environ
+    lines = [f"task `{task.name}`: {task.description or '(no description)'}",
+             f"  source:   {task.source}",
+             f"  manifest: {task.owner.manifest}",
+             "files (path on the host -> path seen by the task):"]  # fmt: skip
+    for mount in grants.mounts:
+        access = "writable " if mount.writable else "read-only"
+        lines.append(f"  {access}  {mount.host} -> {mount.guest}")
+    if grants.tmp:
+        lines.append("  writable   a fresh private directory, removed after the run -> /tmp")
+    lines.append("  nothing else of the host's file system")
+    names = [name for name, _ in grants.env]
+    lines.append("environment: " + (", ".join(names) if names else "none"))
+    lines.append(
+        "network: outbound HTTP and HTTPS (wasi:http) and DNS lookups; no raw TCP/UDP sockets"
+        if grants.network
+        else "network: none"
+    )
+    lines.append("stdin: " + ("the terminal's" if grants.stdin else "empty"))
+    timeout = f"{grants.timeout:g}s" if grants.timeout else "none"
+    lines.append(f"limits: time {timeout}, memory {_size(grants.memory)}")
+    lines.append("processes: none (a task cannot start programs)")
+    deps = sorted(task.owner.dependencies)
+    lines.append("task-dependencies: " + (", ".join(deps) if deps else "none"))
+    if deps:
+        runs = build_time_code(selection, environ)
+        if runs is None:
+            lines.append("  code run on the host at build time: not known until the task is built once")
+        else:
+            lines.append("  code run on the host at build time (not sandboxed): "
+                         + (", ".join(runs) if runs else "none"))  # fmt: skip
+    return "\n".join(lines) + "\n"

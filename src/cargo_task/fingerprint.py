@@ -1,0 +1,115 @@
+"""What makes a built task fresh, decided without starting cargo.
+
+A fingerprint has two halves. The static half is known before any build: the tool's
+version, the generated manifest's text for this task, the generated Cargo.lock, the cargo
+and rustup configuration files and toolchain selection that cargo would read. The recorded
+half is written after a build: every file rustc read (from cargo's dep-info, so modules,
+`include_str!` targets and path dependencies count) and the toolchain's sysroot. A warm
+run re-stats both; any difference means cargo must run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+from cargo_task import __version__
+from cargo_task.build import Toolchain
+from cargo_task.scaffold import TARGET, Scaffold
+
+Stamp = tuple[str, int, int]  # path, mtime in ns, size; (path, -1, -1) when missing
+
+# The build environment variables whose values change what cargo produces.
+TOOLCHAIN_ENV = ("RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER", "CARGO_HOME", "RUSTUP_HOME")
+
+
+def stamp(path: Path | str) -> Stamp:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _config_files(toolchain: Toolchain) -> list[Path]:
+    """Files that choose the toolchain or configure cargo for a build run in `cwd`."""
+    files = []
+    for directory in (toolchain.cwd, *toolchain.cwd.parents):
+        files += [directory / "rust-toolchain", directory / "rust-toolchain.toml"]
+        files += [directory / ".cargo" / "config", directory / ".cargo" / "config.toml"]
+    home = Path(os.path.expanduser("~"))
+    cargo_home = Path(toolchain.env.get("CARGO_HOME") or home / ".cargo")
+    rustup_home = Path(toolchain.env.get("RUSTUP_HOME") or home / ".rustup")
+    files += [cargo_home / "config", cargo_home / "config.toml", rustup_home / "settings.toml"]
+    if os.path.isabs(toolchain.cargo):
+        files.append(Path(toolchain.cargo))
+    return files
+
+
+def _wasmtime_stamp() -> Stamp:
+    """An upgrade of the wasmtime package changes this (found without importing it)."""
+    spec = importlib.util.find_spec("wasmtime")
+    return stamp(spec.origin if spec and spec.origin else "wasmtime")
+
+
+def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain) -> str:
+    digest = hashlib.sha256()
+    for part in (
+        __version__,
+        scaffold.common,
+        scaffold.bins[task],
+        toolchain.cargo,
+        *(f"{k}={toolchain.env.get(k, '')}" for k in TOOLCHAIN_ENV),
+        repr(stamp(scaffold.directory / "Cargo.lock")),
+        repr(_wasmtime_stamp()),
+        *(repr(stamp(f)) for f in _config_files(toolchain)),
+    ):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()
+
+
+def _unescape_split(text: str) -> list[str]:
+    """Split a Makefile dependency list on unescaped blanks (`\\ ` is a space in a path)."""
+    words, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in " \\#:":
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if char in " \t\n":
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+        i += 1
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def dep_info_sources(dep_info: Path) -> list[str]:
+    """The files cargo says the artifact was built from."""
+    sources: list[str] = []
+    text = dep_info.read_text(encoding="utf-8", errors="surrogateescape")
+    for line in text.replace("\\\n", " ").splitlines():
+        _, colon, deps = line.partition(": ")
+        if colon:
+            sources += [d for d in _unescape_split(deps) if d not in sources]
+    return sources
+
+
+def toolchain_stamps(sysroot: Path) -> list[Stamp]:
+    """Installing, updating or rebuilding the toolchain or its wasm std changes these."""
+    return [
+        stamp(sysroot / "lib" / "rustlib" / TARGET / "lib"),
+        stamp(sysroot / "lib" / "rustlib"),
+        stamp(sysroot / "bin" / "rustc"),
+    ]
+
+
+def still_fresh(stamps: list[Stamp]) -> bool:
+    return all(stamp(path) == (path, mtime, size) for path, mtime, size in stamps)

@@ -1,0 +1,144 @@
+"""A task's settings + command-line overrides -> exactly what it may touch.
+
+The only place that decides capabilities. Deny by default: the project read-only and the
+arguments; everything else must be named in the task's table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cargo_task.config import GrantPath, TaskSettings
+from cargo_task.discovery import Task
+from cargo_task.errors import ConfigError
+
+DEFAULT_MEMORY = 1 << 30  # 1 GiB: generous for a task, small enough to stop a runaway
+
+# Writing these turns a task into more rights (a manifest grants, `.cargo/config.toml` runs
+# host code on the next build, `tasks/` is other tasks' code): refused by default.
+PROTECTED_NAMES = ("Cargo.toml", "Cargo.lock", ".cargo", ".git", "tasks", "build.rs",
+                   "rust-toolchain", "rust-toolchain.toml")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: Path
+    guest: str
+    writable: bool
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Per-run limits from the command line; None keeps the task's own."""
+
+    timeout: float | None = None
+    memory: int | None = None
+
+
+@dataclass(frozen=True)
+class Grants:
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[Mount, ...]
+    tmp: bool
+    network: bool
+    stdin: bool
+    timeout: float | None
+    memory: int
+    writes_protected: tuple[Path, ...]  # protected paths a write grant covers (allowed)
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
+    host = Path(os.path.normpath(grant.host))
+    if not host.is_dir():
+        problem = "does not exist" if not host.exists() else "is not a directory"
+        raise ConfigError(
+            f"task `{task.name}`: `{key}` path `{grant.written}` ({host}) {problem}",
+            help=f"create it, or remove it from `{key}` in the task's table",
+        )
+    if os.path.isabs(grant.written):
+        guest = host.as_posix()
+    else:
+        guest = os.path.relpath(host, task.owner.root)
+    return Mount(host.resolve(), guest, writable)
+
+
+def protected_paths(task: Task, project_roots: list[Path], build_dir: Path) -> list[Path]:
+    roots = sorted({task.owner.root.resolve(), *(r.resolve() for r in project_roots)})
+    return [root / name for root in roots for name in PROTECTED_NAMES] + [build_dir.resolve()]
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return _inside(a, b) or _inside(b, a)
+
+
+def _check_writes(
+    task: Task, mounts: list[Mount], protected: list[Path], cache_dir: Path
+) -> tuple[Path, ...]:
+    covered: list[Path] = []
+    for mount in (m for m in mounts if m.writable):
+        if _overlap(mount.host, cache_dir.resolve()):
+            raise ConfigError(
+                f"task `{task.name}`: `write` path `{mount.guest}` overlaps cargo-task's "
+                f"cache of compiled code ({cache_dir}), which is never writable",
+                help="grant a narrower directory",
+            )
+        for path in (p for p in protected if _overlap(mount.host, p)):
+            if not task.settings.allow_write_manifest:
+                raise ConfigError(
+                    f"task `{task.name}`: `write` path `{mount.guest}` would let the task "
+                    f"change `{path}`, and through it its own permissions or build",
+                    help="grant a narrower directory, or set `allow-write-manifest = true` "
+                    "in the task's table if the task really must write it",
+                )
+            covered.append(path)
+    return tuple(covered)
+
+
+def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    inherit = settings.inherit_env
+    if inherit is True:
+        chosen = dict(environ)
+    elif inherit:
+        chosen = {
+            k: v for k, v in environ.items() if any(fnmatch.fnmatchcase(k, p) for p in inherit)
+        }
+    else:
+        chosen = {}
+    chosen.update(settings.env or ())
+    return tuple(sorted(chosen.items()))
+
+
+def grant(
+    task: Task,
+    args: list[str],
+    environ: dict[str, str],
+    overrides: Overrides,
+    project_roots: list[Path],
+    build_dir: Path,
+    cache_dir: Path,
+) -> Grants:
+    settings = task.settings
+    mounts = [Mount(task.owner.root.resolve(), "/", writable=False)]
+    mounts += [_mount(task, "read", g, False) for g in settings.read or ()]
+    mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
+    protected = protected_paths(task, project_roots, build_dir)
+    covered = _check_writes(task, mounts, protected, cache_dir)
+    return Grants(
+        argv=(task.name, *args),
+        env=_env(settings, environ),
+        mounts=tuple(mounts),
+        tmp=bool(settings.tmp),
+        network=bool(settings.network),
+        stdin=settings.stdin is not False,
+        timeout=overrides.timeout if overrides.timeout is not None else settings.timeout,
+        memory=overrides.memory or settings.memory or DEFAULT_MEMORY,
+        writes_protected=covered,
+    )

@@ -1,0 +1,176 @@
+"""A run as a sequence of small named steps: locate, discover, select, grant, prepare, run.
+
+The library half of the tool: it takes a `Request` and returns results or an exit code;
+it never parses the command line and prints only through the `Reporter`. Wasmtime is
+imported by the steps that need it, so listing and `--explain` never load it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NoReturn
+
+from cargo_task import build, fingerprint, scaffold
+from cargo_task.cache import Cache, Record, component_key
+from cargo_task.discovery import Task, discover
+from cargo_task.errors import ConfigError, TaskError
+from cargo_task.files import cache_dir
+from cargo_task.grants import Grants, Overrides, grant
+from cargo_task.terminal import Reporter
+from cargo_task.workspace import Project, locate
+
+
+@dataclass(frozen=True)
+class Request:
+    task: str | None = None
+    args: tuple[str, ...] = ()
+    manifest_path: str | None = None
+    package: str | None = None
+    verbosity: int = 0
+    color: str = "auto"  # what cargo is told: auto | always | never
+    overrides: Overrides = Overrides()
+    cwd: Path = field(default_factory=Path.cwd)
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The project, its tasks, and the one task a request names."""
+
+    project: Project
+    tasks: dict[str, Task]
+    task: Task
+
+    @property
+    def build_root(self) -> Path:
+        return self.project.target_dir / "cargo-task"
+
+    def scaffold(self) -> scaffold.Scaffold:
+        return scaffold.render(self.task.owner, list(self.tasks.values()), self.build_root)
+
+
+# -- steps -----------------------------------------------------------------------------
+
+
+def locate_project(request: Request) -> Project:
+    return locate(request.manifest_path, request.package, request.cwd, request.environ)
+
+
+def discover_tasks(project: Project) -> dict[str, Task]:
+    return discover(project)
+
+
+def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selection:
+    if name in tasks:
+        return Selection(project, tasks, tasks[name])
+    near = difflib.get_close_matches(name, list(tasks), n=1)
+    if near:
+        hint = f"a task with a similar name exists: `{near[0]}`"
+    elif tasks:
+        hint = "run `cargo task` to list the tasks"
+    else:
+        hint = "tasks are files in `tasks/`: create `tasks/{name}.rs` with a `fn main()`"
+    raise ConfigError(f"no task `{name}`", help=hint.format(name=name))
+
+
+def decide_grants(selection: Selection, request: Request) -> Grants:
+    return grant(
+        selection.task,
+        list(request.args),
+        request.environ,
+        request.overrides,
+        project_roots=[m.root for m in selection.project.manifests],
+        build_dir=selection.build_root,
+        cache_dir=cache_dir(request.environ),
+    )
+
+
+def prepare_component(
+    selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True
+) -> bytes:
+    """The task's compiled component: from the cache when nothing changed, else built."""
+    task = selection.task
+    plan = selection.scaffold()
+    cache = Cache(cache_dir(request.environ))
+    toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
+    record = cache.load_record(plan.directory, task.name) if trust_cache else None
+    if (
+        record is not None
+        and record.fingerprint == fingerprint.static_fingerprint(plan, task.name, toolchain)
+        and fingerprint.still_fresh(record.stamps)
+    ):
+        payload = cache.load_component(record.component)
+        if payload is not None:
+            reporter.note(f"`{task.name}` is fresh; using its compiled component")
+            return payload
+    return _build_and_compile(selection, request, reporter, plan, cache, toolchain, trust_cache)
+
+
+def _build_and_compile(selection, request, reporter, plan, cache, toolchain, trust_cache) -> bytes:
+    task = selection.task
+    root = build.sysroot(toolchain)
+    scaffold.write(plan)
+    build.cargo_build(toolchain, plan, task.name, request.verbosity, request.color)
+    wasm = plan.wasm(task.name).read_bytes()
+    from cargo_task import sandbox  # Wasmtime is paid for only when code must be compiled
+
+    key = component_key(wasm, sandbox.engine_id())
+    payload = cache.load_component(key) if trust_cache else None
+    if payload is None:
+        reporter.status("Compiling", f"`{task.name}` to native code with Wasmtime")
+        payload = sandbox.compile_component(wasm, task.name)
+        cache.save_component(key, payload)
+    sources = fingerprint.dep_info_sources(plan.dep_info(task.name))
+    stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(root)
+    static = fingerprint.static_fingerprint(plan, task.name, toolchain)
+    cache.save_record(plan.directory, task.name, Record(static, stamps, key))
+    return payload
+
+
+def run_task(
+    selection: Selection,
+    payload: bytes,
+    grants: Grants,
+    reporter: Reporter,
+    abandon: Callable[[TaskError], NoReturn],
+) -> int:
+    from cargo_task import sandbox
+
+    for path in grants.writes_protected:
+        reporter.warning(
+            f"task `{selection.task.name}` may write `{path}` (allow-write-manifest = true)"
+        )
+    shown = shlex.join(grants.argv[1:])
+    reporter.status("Running", f"task `{selection.task.name}`" + (f" {shown}" if shown else ""))
+    return sandbox.run(selection.task.name, payload, grants, abandon)
+
+
+# -- entry points ----------------------------------------------------------------------
+
+
+def list_tasks(request: Request) -> list[Task]:
+    return list(discover_tasks(locate_project(request)).values())
+
+
+def explain(request: Request) -> tuple[Selection, Grants]:
+    project = locate_project(request)
+    selection = select_task(project, discover_tasks(project), request.task or "")
+    return selection, decide_grants(selection, request)
+
+
+def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoReturn]) -> int:
+    from cargo_task.sandbox import StaleComponent
+
+    project = locate_project(request)
+    selection = select_task(project, discover_tasks(project), request.task or "")
+    grants = decide_grants(selection, request)
+    payload = prepare_component(selection, request, reporter)
+    try:
+        return run_task(selection, payload, grants, reporter, abandon)
+    except StaleComponent:  # cached by another Wasmtime: compile afresh, once
+        payload = prepare_component(selection, request, reporter, trust_cache=False)
+        return run_task(selection, payload, grants, reporter, abandon)

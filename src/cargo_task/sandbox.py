@@ -1,0 +1,239 @@
+"""Wasmtime: compile a task's component, and run it with exactly its grants.
+
+The only module that imports wasmtime. The guest runs on a worker thread so that the main
+thread can still take Ctrl-C and enforce the wall-clock limit; a guest stuck in a blocking
+host call (sleep, a silent stdin), which no epoch can interrupt, is ended with the process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from typing import Callable, NoReturn
+
+import wasmtime
+from wasmtime import component as wc
+
+from cargo_task.errors import SandboxError, TaskError
+from cargo_task.grants import Grants
+from cargo_task.terminal import Neutralizer
+
+ENGINE_SETTINGS = "epoch-interruption"
+GRACE_SECONDS = 1.0  # after the epoch bump, how long a stopping guest may take
+TIMEOUT_EXIT = 124
+INTERRUPT_EXIT = 130
+
+_engine: wasmtime.Engine | None = None
+
+
+class StaleComponent(Exception):
+    """The cached machine code does not load into this Wasmtime: compile it again."""
+
+
+def engine() -> wasmtime.Engine:
+    global _engine
+    if _engine is None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        _engine = wasmtime.Engine(config)
+    return _engine
+
+
+def engine_id() -> str:
+    """Serialized code only loads into the same Wasmtime with the same settings."""
+    from importlib.metadata import version
+
+    return f"wasmtime-{version('wasmtime')};{ENGINE_SETTINGS}"
+
+
+def compile_component(wasm: bytes, task: str) -> bytes:
+    try:
+        return wc.Component(engine(), wasm).serialize()
+    except wasmtime.WasmtimeError as e:
+        raise SandboxError(
+            f"task `{task}` did not build to a valid WASI 0.2 component: {_first_line(e)}",
+            help="the task must be a binary built for wasm32-wasip2",
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(error).__name__
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
+class _Filtered:
+    """A pipe whose far end Wasmtime writes; a thread neutralizes it onto a terminal."""
+
+    def __init__(self, target: int):
+        read_end, self.write_end = os.pipe()
+        self.path = f"/dev/fd/{self.write_end}"
+        self.thread = threading.Thread(target=self._pump, args=(read_end, target), daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _pump(read_end: int, target: int) -> None:
+        neutralizer = Neutralizer()
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            while chunk := source.read(65536):
+                os.write(target, neutralizer.feed(chunk))
+            os.write(target, neutralizer.flush())
+
+    def opened(self) -> None:
+        os.close(self.write_end)  # Wasmtime holds its own descriptor now
+
+    def finish(self) -> None:
+        self.thread.join(timeout=GRACE_SECONDS)
+
+
+def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filtered]):
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = list(grants.argv)
+    wasi.env = [list(pair) for pair in grants.env]
+    if grants.stdin:
+        wasi.inherit_stdin()
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if fd in filtered:
+            setattr(wasi, f"{name}_file", filtered[fd].path)
+            filtered[fd].opened()
+        else:
+            getattr(wasi, f"inherit_{name}")()
+    for mount in grants.mounts:
+        wasi.preopen_dir(str(mount.host), mount.guest, mount.writable)
+    if scratch is not None:
+        wasi.preopen_dir(scratch, "/tmp", True)
+    if grants.network:
+        from wasmtime import _ffi
+
+        _ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+    return wasi
+
+
+def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> tuple:
+    try:
+        component = wc.Component.deserialize(engine(), payload)
+    except wasmtime.WasmtimeError as e:
+        raise StaleComponent(str(e)) from None
+    store = wasmtime.Store(engine())
+    store.set_epoch_deadline(1)
+    store.set_limits(memory_size=grants.memory)
+    store.set_wasi(wasi)
+    linker = wc.Linker(engine())
+    linker.add_wasip2()
+    if grants.network:
+        linker.add_wasi_http()
+        store.set_wasi_http()
+    try:
+        instance = linker.instantiate(store, component)
+    except wasmtime.WasmtimeError as e:
+        message = str(e)
+        if "wasi:http" in message:
+            raise SandboxError(
+                f"task `{task}` uses the network (wasi:http), but it has no network grant",
+                help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
+            ) from None
+        raise SandboxError(f"task `{task}` could not start: {_first_line(e)}") from None
+    run_index = instance.get_export_index(store, "wasi:cli/run@0.2.0")
+    if run_index is None:
+        raise SandboxError(
+            f"task `{task}` is not a WASI command: it exports no `wasi:cli/run`",
+            help="a task is a binary crate with `fn main()`",
+        )
+    run = instance.get_func(store, instance.get_export_index(store, "run", instance=run_index))
+    return store, run
+
+
+def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn]) -> int:
+    """Run the task to its end and return its exit code.
+
+    `abandon` reports an error and ends the process at once: the only way out when the
+    guest is stuck in a host call that nothing inside Wasmtime can interrupt.
+    """
+    with ExitStack() as cleanup:
+        scratch = None
+        if grants.tmp:
+            scratch = tempfile.mkdtemp(prefix="cargo-task-tmp-")
+            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        filtered = {fd: _Filtered(fd) for fd in (1, 2) if os.isatty(fd)}
+        for pipe in filtered.values():
+            cleanup.callback(pipe.finish)
+        store, func = _instantiate(task, payload, grants, _wasi_config(grants, scratch, filtered))
+        cleanup.callback(store.close)  # closes the guest's end of the filtered pipes
+        return _supervise(task, store, func, grants, abandon)
+    raise AssertionError("unreachable")
+
+
+def _supervise(task, store, func, grants: Grants, abandon) -> int:
+    outcome: dict[str, object] = {}
+
+    def guest() -> None:
+        try:
+            outcome["result"] = func(store)
+        except BaseException as e:  # reported by the main thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
+    worker.start()
+    deadline = time.monotonic() + grants.timeout if grants.timeout else None
+    stopping: TaskError | None = None
+    while worker.is_alive():
+        try:
+            if deadline is not None and stopping is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    stopping = _timed_out(task, grants.timeout or 0)
+                    engine().increment_epoch()
+                    deadline = time.monotonic() + GRACE_SECONDS
+                    continue
+                worker.join(min(remaining, 0.5))
+            elif stopping is not None:
+                worker.join(max(0.0, deadline - time.monotonic()) if deadline else GRACE_SECONDS)
+                if worker.is_alive():
+                    abandon(stopping)
+            else:
+                worker.join(0.5)
+        except KeyboardInterrupt:
+            if stopping is not None:
+                abandon(stopping)
+            stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
+            engine().increment_epoch()
+            deadline = time.monotonic() + GRACE_SECONDS
+    sys.stdout.flush()
+    if stopping is not None:
+        raise stopping
+    return _exit_code(task, outcome, grants)
+
+
+def _timed_out(task: str, seconds: float) -> SandboxError:
+    return SandboxError(
+        f"task `{task}` did not finish within its time limit of {seconds:g}s",
+        help="raise it with `timeout = \"...\"` in the task's table, or --timeout for one run",
+        exit_code=TIMEOUT_EXIT,
+    )
+
+
+def _exit_code(task: str, outcome: dict[str, object], grants: Grants) -> int:
+    error = outcome.get("error")
+    if error is None:
+        result = outcome.get("result")
+        return 0 if getattr(result, "tag", "ok") == "ok" else 1
+    if isinstance(error, wasmtime.ExitTrap):
+        return error.code
+    if isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
+        raise SandboxError(
+            f"task `{task}` was stopped by a trap: {_first_line(error).removeprefix('error while executing at wasm backtrace:')}",
+            help="a panic, or an allocation beyond the task's memory limit "
+            f"({_human_size(grants.memory)}: raise it with `memory = \"...\"` or --memory)",
+        )
+    raise error  # a bug in cargo-task, not in the task
