@@ -7,7 +7,6 @@ rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
 from __future__ import annotations
 
 import fnmatch
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +59,8 @@ def _missing_tool(tool: str) -> BuildError:
 
 def sysroot(toolchain: Toolchain) -> Path:
     """The toolchain's sysroot, after checking it has the wasm32-wasip2 standard library."""
+    import subprocess  # only cold runs start programs: keep it off the warm path
+
     try:
         result = subprocess.run(
             [toolchain.rustc, "--print", "sysroot"],
@@ -83,6 +84,8 @@ def cargo_build(
     toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str
 ) -> None:
     """Build one task; cargo's own diagnostics go straight to the terminal."""
+    import subprocess
+
     command = [
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),

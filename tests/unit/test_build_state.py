@@ -1,0 +1,116 @@
+"""scaffold, fingerprint, cache: the generated package and what makes a build fresh."""
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cargo_task.build import Toolchain, build_environment
+from cargo_task.cache import Cache, Record, component_key
+from cargo_task.config import TaskSettings
+from cargo_task.discovery import Owner, Task
+from cargo_task.fingerprint import dep_info_sources, static_fingerprint, still_fresh, stamp
+from cargo_task.scaffold import render, write
+
+
+def owner(root: Path, deps=None) -> Owner:
+    return Owner(root, root / "Cargo.toml", "app", "2021", deps or {})
+
+
+def tasks(o: Owner, *names: str) -> list[Task]:
+    return [Task(n, o.root / "tasks" / f"{n}.rs", o, TaskSettings()) for n in names]
+
+
+def test_the_generated_manifest_is_valid_toml_with_one_bin_per_task(tmp_path):
+    o = owner(tmp_path, {"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]}})
+    plan = render(o, tasks(o, "b", "a"), tmp_path / "target" / "cargo-task")
+    data = tomllib.loads(plan.text())
+    assert [b["name"] for b in data["bin"]] == ["a", "b"]
+    assert data["bin"][0]["path"] == str(tmp_path / "tasks" / "a.rs")
+    assert data["dependencies"] == {"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]}}
+    assert data["workspace"] == {}
+    assert data["package"]["edition"] == "2021"
+
+
+def test_writing_an_unchanged_manifest_leaves_the_file_alone(tmp_path):
+    o = owner(tmp_path)
+    plan = render(o, tasks(o, "a"), tmp_path / "build")
+    write(plan)
+    before = plan.manifest.stat().st_mtime_ns
+    os.utime(plan.manifest, ns=(before - 10**9, before - 10**9))
+    write(plan)
+    assert plan.manifest.stat().st_mtime_ns == before - 10**9
+
+
+def toolchain(cwd: Path, **env) -> Toolchain:
+    return Toolchain("cargo", "rustc", {"PATH": "/bin", **env}, cwd)
+
+
+def test_the_fingerprint_changes_with_each_input_and_only_for_the_task_concerned(tmp_path):
+    o = owner(tmp_path)
+    plan = render(o, tasks(o, "a", "b"), tmp_path / "build")
+    base = static_fingerprint(plan, "a", toolchain(tmp_path))
+    assert base == static_fingerprint(plan, "a", toolchain(tmp_path))
+    assert base != static_fingerprint(plan, "a", toolchain(tmp_path, RUSTUP_TOOLCHAIN="nightly"))
+    assert base != static_fingerprint(render(owner(tmp_path, {"x": {"version": "1"}}), tasks(o, "a", "b"), tmp_path / "build"), "a", toolchain(tmp_path))
+    # another task added: this task's build does not change
+    assert base == static_fingerprint(render(o, tasks(o, "a", "b", "c"), tmp_path / "build"), "a", toolchain(tmp_path))
+    (tmp_path / "rust-toolchain.toml").write_text('[toolchain]\nchannel = "nightly"\n')
+    assert base != static_fingerprint(plan, "a", toolchain(tmp_path))
+    changed = static_fingerprint(plan, "a", toolchain(tmp_path))
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text("[build]\n")
+    assert changed != static_fingerprint(plan, "a", toolchain(tmp_path))
+
+
+def test_stamps_notice_an_edit(tmp_path):
+    source = tmp_path / "a.rs"
+    source.write_text("fn main() {}\n")
+    stamps = [stamp(source)]
+    assert still_fresh(stamps)
+    source.write_text("fn main() { }\n")
+    assert not still_fresh(stamps)
+    source.unlink()
+    assert not still_fresh(stamps)
+
+
+def test_dep_info_lists_every_source_with_escaped_spaces(tmp_path):
+    d = tmp_path / "a.d"
+    d.write_text("/t/a.wasm: /p/tasks/a.rs /p/tasks/shared/mod.rs /p/my\\ docs/x.txt\n\n/p/tasks/a.rs:\n")
+    assert dep_info_sources(d) == ["/p/tasks/a.rs", "/p/tasks/shared/mod.rs", "/p/my docs/x.txt"]
+
+
+def test_a_corrupt_or_foreign_component_is_never_returned(tmp_path):
+    cache = Cache(tmp_path)
+    cache.save_component("k", b"machine code")
+    assert cache.load_component("k") == b"machine code"
+    path = tmp_path / "components" / "k.cwasm"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert cache.load_component("k") is None
+    path.write_bytes(b"\0asm planted")
+    assert cache.load_component("k") is None
+    assert cache.load_component("absent") is None
+
+
+def test_records_round_trip_and_garbage_is_ignored(tmp_path):
+    cache = Cache(tmp_path)
+    record = Record("f", [("/a", 1, 2)], "k")
+    cache.save_record(tmp_path / "b", "t", record)
+    assert cache.load_record(tmp_path / "b", "t") == record
+    path = next((tmp_path / "records").rglob("t.json"))
+    path.write_text("{not json")
+    assert cache.load_record(tmp_path / "b", "t") is None
+
+
+def test_component_key_depends_on_the_engine():
+    assert component_key(b"w", "wasmtime-50") != component_key(b"w", "wasmtime-51")
+
+
+def test_the_build_environment_keeps_only_what_cargo_needs():
+    env = build_environment({"PATH": "/bin", "HOME": "/h", "AWS_SECRET_ACCESS_KEY": "s",
+                             "CARGO_REGISTRIES_X_TOKEN": "t", "CARGO_REGISTRIES_X_INDEX": "i",
+                             "RUSTUP_TOOLCHAIN": "stable", "GITHUB_TOKEN": "g", "RUSTFLAGS": "-Cx"})  # fmt: skip
+    assert env == {"PATH": "/bin", "HOME": "/h", "CARGO_REGISTRIES_X_INDEX": "i", "RUSTUP_TOOLCHAIN": "stable"}

@@ -1,0 +1,176 @@
+"""workspace + discovery: which tasks a run sees, from where, with which settings."""
+
+from pathlib import Path
+
+import pytest
+
+from cargo_task.discovery import discover, doc_summary, task_files
+from cargo_task.errors import ConfigError
+from cargo_task.workspace import locate
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+PACKAGE = '[package]\nname = "app"\nversion = "0.1.0"\n'
+
+
+def tasks_of(root: Path, cwd: Path | None = None, package: str | None = None, manifest: str | None = None):
+    return discover(locate(manifest, package, cwd or root, {}))
+
+
+def test_files_and_directories_are_tasks_other_rs_files_are_modules(tmp_path):
+    write(tmp_path, {
+        "Cargo.toml": PACKAGE,
+        "tasks/codegen.rs": "//! Generate code.\nfn main() {}\n",
+        "tasks/release/main.rs": "fn main() {}\n",
+        "tasks/shared/mod.rs": "pub fn f() {}\n",
+        "tasks/README.md": "not a task",
+    })  # fmt: skip
+    tasks = tasks_of(tmp_path)
+    assert list(tasks) == ["codegen", "release"]
+    assert tasks["codegen"].description == "Generate code."
+    assert tasks["release"].source == tmp_path / "tasks" / "release" / "main.rs"
+    assert tasks["codegen"].owner.root == tmp_path
+
+
+def test_found_from_a_subdirectory_like_cargo(tmp_path):
+    write(tmp_path, {"Cargo.toml": PACKAGE, "tasks/a.rs": "", "src/deep/x.rs": ""})
+    assert list(tasks_of(tmp_path, cwd=tmp_path / "src" / "deep")) == ["a"]
+
+
+def test_description_key_wins_over_doc_comment(tmp_path):
+    write(tmp_path, {
+        "Cargo.toml": PACKAGE + '[package.metadata.tasks.a]\ndescription = "From the table"\n',
+        "tasks/a.rs": "//! From the file\n",
+    })  # fmt: skip
+    assert tasks_of(tmp_path)["a"].description == "From the table"
+
+
+def test_path_key_points_at_a_file_elsewhere(tmp_path):
+    write(tmp_path, {
+        "Cargo.toml": PACKAGE + '[package.metadata.tasks.gen]\npath = "tools/gen.rs"\n',
+        "tools/gen.rs": "//! Elsewhere\nfn main() {}\n",
+    })  # fmt: skip
+    assert tasks_of(tmp_path)["gen"].source == tmp_path / "tools" / "gen.rs"
+
+
+@pytest.mark.parametrize(
+    ("files", "message", "help"),
+    [
+        ({"Cargo.toml": PACKAGE + "[package.metadata.tasks.ghost]\n"},
+         "task `ghost` is configured in `{root}/Cargo.toml` but has no file", "create `{root}/tasks/ghost.rs`"),
+        ({"Cargo.toml": PACKAGE + '[package.metadata.tasks.g]\npath = "nope.rs"\n'},
+         'task `g` in `{root}/Cargo.toml` has `path = "{root}/nope.rs"`, which is not a file', None),
+        ({"Cargo.toml": PACKAGE, "tasks/a.rs": "", "tasks/a/main.rs": ""},
+         "task `a` is defined twice", None),
+        ({"Cargo.toml": PACKAGE, "tasks/9lives.rs": ""}, "invalid task name `9lives`", None),
+        ({"Cargo.toml": "[package\n"}, "failed to parse manifest at `{root}/Cargo.toml`", None),
+        ({"Cargo.toml": PACKAGE + "[package.metadata]\ntasks = 3\n"},
+         "`package.metadata.tasks` in `{root}/Cargo.toml` must be a table", None),
+        ({"Cargo.toml": '[dependencies]\nx = "1"\n'}, "has neither a [package] nor a [workspace]", None),
+    ],
+)
+def test_bad_projects_get_one_clear_message(tmp_path, files, message, help):
+    write(tmp_path, files)
+    with pytest.raises(ConfigError) as raised:
+        tasks_of(tmp_path)
+    assert message.format(root=tmp_path) in raised.value.message
+    if help:
+        assert help.format(root=tmp_path) in raised.value.help
+
+
+WORKSPACE = """
+[workspace]
+members = ["crates/*"]
+exclude = ["crates/skipped"]
+
+[workspace.metadata.tasks]
+fmt = { description = "Workspace fmt", timeout = "10s" }
+
+[workspace.metadata.task-dependencies]
+heck = "0.5"
+"""
+
+
+def workspace(tmp_path):
+    write(tmp_path, {
+        "Cargo.toml": WORKSPACE,
+        "tasks/fmt.rs": "", "tasks/lint.rs": "",
+        "crates/app/Cargo.toml": PACKAGE + '[package.metadata.tasks]\nfmt = { timeout = "20s" }\n'
+        '[package.metadata.task-dependencies]\nitoa = "1"\n',
+        "crates/app/tasks/lint.rs": "//! The app's own lint\n",
+        "crates/app/tasks/only.rs": "",
+        "crates/lib/Cargo.toml": '[package]\nname = "lib"\nversion = "0.1.0"\n',
+        "crates/skipped/Cargo.toml": '[package]\nname = "skipped"\nversion = "0.1.0"\n',
+    })  # fmt: skip
+
+
+def test_virtual_workspace_root_lists_workspace_tasks(tmp_path):
+    workspace(tmp_path)
+    tasks = tasks_of(tmp_path)
+    assert list(tasks) == ["fmt", "lint"]
+    assert tasks["fmt"].settings.timeout == 10.0
+    assert tasks["fmt"].owner.dependencies == {"heck": {"version": "0.5"}}
+
+
+def test_a_member_extends_and_overrides_the_workspace(tmp_path):
+    workspace(tmp_path)
+    member = tmp_path / "crates" / "app"
+    tasks = tasks_of(tmp_path, cwd=member)
+    assert list(tasks) == ["fmt", "lint", "only"]
+    assert tasks["fmt"].owner.root == tmp_path  # the workspace's file...
+    assert tasks["fmt"].settings.timeout == 20.0  # ...with the member's settings over it
+    assert tasks["fmt"].settings.description == "Workspace fmt"
+    assert tasks["lint"].source == member / "tasks" / "lint.rs"  # the member's own wins
+    assert tasks["only"].owner.dependencies == {"heck": {"version": "0.5"}, "itoa": {"version": "1"}}
+
+
+def test_package_flag_picks_a_member_from_the_root(tmp_path):
+    workspace(tmp_path)
+    assert list(tasks_of(tmp_path, package="app")) == ["fmt", "lint", "only"]
+    with pytest.raises(ConfigError, match="package `nope` is not a member") as raised:
+        tasks_of(tmp_path, package="nope")
+    assert "app" in raised.value.help and "skipped" not in raised.value.help
+
+
+def test_excluded_directories_are_not_members(tmp_path):
+    workspace(tmp_path)
+    project = locate(None, None, tmp_path / "crates" / "skipped", {})
+    assert project.workspace is None
+
+
+def test_manifest_path_must_name_a_cargo_toml(tmp_path):
+    workspace(tmp_path)
+    with pytest.raises(ConfigError, match="must be a path to a Cargo.toml file"):
+        locate(str(tmp_path), None, tmp_path, {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        locate(str(tmp_path / "x" / "Cargo.toml"), None, tmp_path, {})
+
+
+def test_no_manifest_anywhere(tmp_path):
+    with pytest.raises(ConfigError, match="could not find `Cargo.toml`") as raised:
+        locate(None, None, tmp_path, {})
+    assert "--manifest-path" in raised.value.help
+
+
+def test_target_dir_follows_cargo_target_dir(tmp_path):
+    workspace(tmp_path)
+    assert locate(None, None, tmp_path, {}).target_dir == tmp_path / "target"
+    assert locate(None, None, tmp_path, {"CARGO_TARGET_DIR": str(tmp_path / "t")}).target_dir == tmp_path / "t"
+
+
+def test_doc_summary_is_the_first_doc_line(tmp_path):
+    source = tmp_path / "a.rs"
+    source.write_text("#![allow(unused)]\n//!\n//!   Summary here.\n//! More.\nfn main() {}\n")
+    assert doc_summary(source) == "Summary here."
+    source.write_text("// plain comment\n//! too late\n")
+    assert doc_summary(source) == ""
+
+
+def test_no_tasks_directory_means_no_tasks(tmp_path):
+    assert task_files(tmp_path / "tasks") == {}

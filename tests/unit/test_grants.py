@@ -1,0 +1,95 @@
+"""grants: deny by default; every grant named; writes that would widen rights refused."""
+
+from pathlib import Path
+
+import pytest
+
+from cargo_task.config import GrantPath, TaskSettings
+from cargo_task.discovery import Owner, Task
+from cargo_task.errors import ConfigError
+from cargo_task.grants import DEFAULT_MEMORY, Mount, Overrides, grant
+
+
+def make_task(root: Path, **settings) -> Task:
+    owner = Owner(root, root / "Cargo.toml", "app", "2021", {})
+    return Task("gen", root / "tasks" / "gen.rs", owner, TaskSettings(**settings))
+
+
+def paths(root: Path, *written: str) -> tuple[GrantPath, ...]:
+    return tuple(GrantPath(w, root / w) for w in written)
+
+
+def grants_for(root: Path, environ=None, overrides=Overrides(), **settings):
+    return grant(make_task(root, **settings), ["a", "--help"], environ or {}, overrides,
+                 [root], root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "p"
+    for d in ("docs", "src/gen", "tasks"):
+        (root / d).mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    return root
+
+
+def test_the_default_is_the_project_read_only_and_the_arguments(root):
+    g = grants_for(root, environ={"HOME": "/root", "SECRET": "x"})
+    assert g.argv == ("gen", "a", "--help")
+    assert g.mounts == (Mount(root.resolve(), "/", False),)
+    assert g.env == ()
+    assert (g.network, g.tmp, g.stdin, g.timeout, g.memory) == (False, False, True, None, DEFAULT_MEMORY)
+
+
+def test_read_and_write_grants_keep_the_path_the_task_uses(root):
+    g = grants_for(root, read=paths(root, "docs", "../data"), write=paths(root, "src/gen"))
+    assert [(m.guest, m.writable) for m in g.mounts] == [("/", False), ("docs", False), ("../data", False), ("src/gen", True)]
+    assert g.mounts[2].host == (root.parent / "data").resolve()
+
+
+def test_an_absolute_grant_is_seen_at_its_absolute_path(root):
+    g = grants_for(root, read=(GrantPath(str(root / "docs"), root / "docs"),))
+    assert g.mounts[1].guest == str(root / "docs")
+
+
+def test_a_missing_grant_path_is_an_error_before_the_task_starts(root):
+    with pytest.raises(ConfigError, match=r"task `gen`: `read` path `nope` \(.*\) does not exist"):
+        grants_for(root, read=paths(root, "nope"))
+
+
+@pytest.mark.parametrize("written", [".", "tasks", "src/..", ".git", ".cargo"])
+def test_writes_that_reach_the_manifest_or_tasks_are_refused(root, written):
+    (root / ".git").mkdir()
+    (root / ".cargo").mkdir()
+    with pytest.raises(ConfigError, match="would let the task change") as raised:
+        grants_for(root, write=paths(root, written))
+    assert "allow-write-manifest = true" in raised.value.help
+
+
+def test_a_symlink_does_not_hide_a_protected_directory(root):
+    (root / "src" / "sneaky").symlink_to(root)
+    with pytest.raises(ConfigError, match="would let the task change"):
+        grants_for(root, write=paths(root, "src/sneaky"))
+
+
+def test_allow_write_manifest_lets_it_through_and_is_remembered_for_the_warning(root):
+    g = grants_for(root, write=paths(root, "."), allow_write_manifest=True)
+    assert root.resolve() / "Cargo.toml" in g.writes_protected
+
+
+def test_the_compiled_code_cache_is_never_writable(root):
+    (root.parent / "cache").mkdir()
+    with pytest.raises(ConfigError, match="never writable"):
+        grants_for(root, write=paths(root, ".."), allow_write_manifest=True)
+
+
+def test_environment_allowlist_patterns_and_fixed_values(root):
+    environ = {"CARGO_HOME": "/c", "CARGO_PKG": "x", "HOME": "/root", "TOKEN": "t"}
+    g = grants_for(root, environ, inherit_env=("CARGO_*", "MISSING"), env=(("MODE", "ci"),))
+    assert g.env == (("CARGO_HOME", "/c"), ("CARGO_PKG", "x"), ("MODE", "ci"))
+    assert grants_for(root, environ, inherit_env=True).env == tuple(sorted(environ.items()))
+
+
+def test_command_line_limits_override_the_table(root):
+    g = grants_for(root, overrides=Overrides(timeout=3.0, memory=1 << 20), timeout=30.0, memory=2 << 20)
+    assert (g.timeout, g.memory) == (3.0, 1 << 20)
