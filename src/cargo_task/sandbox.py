@@ -77,23 +77,31 @@ class _Filtered:
     """A pipe whose far end Wasmtime writes; a thread neutralizes it onto a terminal."""
 
     def __init__(self, target: int):
-        read_end, self.write_end = os.pipe()
+        self._read_end, self.write_end = os.pipe()
         self.path = f"/dev/fd/{self.write_end}"
-        self.thread = threading.Thread(target=self._pump, args=(read_end, target), daemon=True)
+        self._guest_done = threading.Event()
+        self.thread = threading.Thread(target=self._pump, args=(target,), daemon=True)
         self.thread.start()
 
-    @staticmethod
-    def _pump(read_end: int, target: int) -> None:
+    def _pump(self, target: int) -> None:
+        import select
+
         neutralizer = Neutralizer()
-        with os.fdopen(read_end, "rb", buffering=0) as source:
-            while chunk := source.read(65536):
+        while True:
+            if select.select([self._read_end], [], [], 0.05)[0]:
+                chunk = os.read(self._read_end, 65536)
+                if not chunk:
+                    break
                 os.write(target, neutralizer.feed(chunk))
-            os.write(target, neutralizer.flush())
+            elif self._guest_done.is_set():  # its writes were synchronous: all read now
+                break
+        os.write(target, neutralizer.flush())
 
     def opened(self) -> None:
         os.close(self.write_end)  # Wasmtime holds its own descriptor now
 
     def finish(self) -> None:
+        self._guest_done.set()
         self.thread.join(timeout=GRACE_SECONDS)
 
 
@@ -169,7 +177,8 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         for pipe in filtered.values():
             cleanup.callback(pipe.finish)
         store, func = _instantiate(task, payload, grants, _wasi_config(grants, scratch, filtered))
-        cleanup.callback(store.close)  # closes the guest's end of the filtered pipes
+        # No store.close(): closing it while the guest's function objects are still alive
+        # crashed the interpreter at exit (seen after Ctrl-C). Garbage collection frees it.
         return _supervise(task, store, func, grants, abandon)
     raise AssertionError("unreachable")
 
