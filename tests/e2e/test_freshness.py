@@ -1,0 +1,98 @@
+"""Warm runs start no cargo; every change that affects the build rebuilds, nothing else does.
+
+A spy stands in for cargo (`CARGO` is how cargo tells a subcommand which cargo it is): it
+logs each call, then runs the real cargo.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def spied(project, cargo_task, tmp_path):
+    log = tmp_path / "cargo-calls.log"
+    spy = tmp_path / "cargo-spy"
+    spy.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{shutil.which("cargo")}" "$@"\n')
+    spy.chmod(spy.stat().st_mode | stat.S_IEXEC)
+    project.manifest()
+    project.write("tasks/a.rs", 'mod shared;\nfn main() { println!("a {} {}", shared::WORD, include_str!("../notes.txt").trim()); }\n')
+    project.write("tasks/shared/mod.rs", 'pub const WORD: &str = "one";\n')
+    project.write("tasks/b.rs", 'fn main() { println!("b"); }\n')
+    project.write("notes.txt", "first\n")
+
+    def run(task: str = "a", **env) -> tuple[str, int]:
+        before = log.read_text().count("\n") if log.exists() else 0
+        result = cargo_task("-q", task, cwd=project.root, CARGO=str(spy), **env)
+        assert result.returncode == 0, result.stderr
+        after = log.read_text().count("\n") if log.exists() else 0
+        return result.stdout.strip(), after - before
+
+    return run
+
+
+def edit(path: Path, text: str) -> None:
+    time.sleep(0.01)  # distinct mtimes even on coarse clocks
+    path.write_text(text)
+
+
+def test_a_warm_run_starts_no_cargo(spied):
+    assert spied() == ("a one first", 1)
+    assert spied() == ("a one first", 0)
+    assert spied() == ("a one first", 0)
+
+
+def test_editing_the_task_a_module_or_an_included_file_rebuilds(spied, project):
+    spied()
+    edit(project.root / "tasks" / "a.rs", 'mod shared;\nfn main() { println!("A {} {}", shared::WORD, include_str!("../notes.txt").trim()); }\n')
+    assert spied() == ("A one first", 1)
+    edit(project.root / "tasks" / "shared" / "mod.rs", 'pub const WORD: &str = "two";\n')
+    assert spied() == ("A two first", 1)
+    edit(project.root / "notes.txt", "second\n")
+    assert spied() == ("A two second", 1)
+    assert spied() == ("A two second", 0)
+
+
+def test_a_dependency_change_rebuilds(spied, project):
+    spied()
+    project.manifest('[package.metadata.task-dependencies]\nitoa = "1"\n')
+    assert spied() == ("a one first", 1)
+    assert spied() == ("a one first", 0)
+
+
+def test_a_toolchain_change_rebuilds(spied):
+    spied()
+    assert spied(RUSTUP_TOOLCHAIN="1.95.0-x86_64-unknown-linux-gnu")[1] == 1
+    assert spied(RUSTUP_TOOLCHAIN="1.95.0-x86_64-unknown-linux-gnu")[1] == 0
+
+
+def test_changes_to_other_tasks_or_the_users_package_rebuild_nothing_else(spied, project):
+    spied()
+    spied("b")
+    edit(project.root / "tasks" / "b.rs", 'fn main() { println!("B"); }\n')
+    project.write("tasks/c.rs", "fn main() {}\n")
+    project.manifest('[dependencies]\n')  # the user's own package changed, not the tasks'
+    (project.root / "src" / "lib.rs").write_text("pub fn f() {}\n")
+    assert spied() == ("a one first", 0)
+    assert spied("b") == ("B", 1)
+
+
+def test_a_corrupt_compiled_component_is_rebuilt_not_loaded(spied, cache_home):
+    spied()
+    for entry in (cache_home / "cargo-task-wasm" / "components").glob("*.cwasm"):
+        data = bytearray(entry.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        entry.write_bytes(bytes(data))
+    assert spied() == ("a one first", 1)
+    assert spied() == ("a one first", 0)
+
+
+def test_a_cleaned_target_dir_rebuilds(spied, project):
+    spied()
+    shutil.rmtree(project.root / "target")
+    assert spied() == ("a one first", 1)
