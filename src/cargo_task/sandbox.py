@@ -1,6 +1,9 @@
 """Wasmtime: compile a task's component, and run it with exactly its grants.
 
-The only module that imports wasmtime. The guest runs on a worker thread so that the main
+The only module that imports wasmtime. Components are driven through `wasmtime._ffi`, the
+C API's ctypes layer, rather than `wasmtime.component`: the latter's import alone costs a
+third of a warm run (it pulls in dataclasses, inspect and ast). The few calls used are
+pinned by the `wasmtime` version range in pyproject.toml and covered by the end-to-end tests. The guest runs on a worker thread so that the main
 thread can still take Ctrl-C and enforce the wall-clock limit; a guest stuck in a blocking
 host call (sleep, a silent stdin), which no epoch can interrupt, is ended with the process.
 """
@@ -16,8 +19,10 @@ import time
 from contextlib import ExitStack
 from typing import Callable, NoReturn
 
+from ctypes import POINTER, byref, c_uint8, create_string_buffer
+
 import wasmtime
-from wasmtime import component as wc
+from wasmtime import _ffi as ffi
 
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
@@ -46,19 +51,60 @@ def engine() -> wasmtime.Engine:
 
 def engine_id() -> str:
     """Serialized code only loads into the same Wasmtime with the same settings."""
-    from importlib.metadata import version
+    site = os.path.dirname(os.path.dirname(wasmtime.__file__))
+    installed = sorted(n for n in os.listdir(site) if n.startswith("wasmtime-") and n.endswith(".dist-info"))
+    return f"{','.join(installed) or 'wasmtime'};{ENGINE_SETTINGS}"
 
-    return f"wasmtime-{version('wasmtime')};{ENGINE_SETTINGS}"
+
+def _check(error) -> None:
+    """A `wasmtime_error_t*` from the C API -> WasmtimeError (ExitTrap for a WASI exit)."""
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+def _bytes(data: bytes):
+    return (c_uint8 * len(data)).from_buffer_copy(data)
 
 
 def compile_component(wasm: bytes, task: str) -> bytes:
+    component = POINTER(ffi.wasmtime_component_t)()
     try:
-        return wc.Component(engine(), wasm).serialize()
+        _check(ffi.wasmtime_component_new(engine().ptr(), _bytes(wasm), len(wasm), byref(component)))
     except wasmtime.WasmtimeError as e:
         raise SandboxError(
             f"task `{task}` did not build to a valid WASI 0.2 component: {_first_line(e)}",
             help="the task must be a binary built for wasm32-wasip2",
         ) from None
+    try:
+        raw = ffi.wasm_byte_vec_t()
+        _check(ffi.wasmtime_component_serialize(component, byref(raw)))
+        serialized = ffi.to_bytes(raw)
+        ffi.wasm_byte_vec_delete(byref(raw))
+        return serialized
+    finally:
+        ffi.wasmtime_component_delete(component)
+
+
+class _Command:
+    """An instantiated command component whose `wasi:cli/run` can be called once."""
+
+    def __init__(self, store: wasmtime.Store, component, instance, run_func):
+        self._store, self._component, self._instance, self._run = store, component, instance, run_func
+
+    def run(self) -> bool:
+        """True if the command returned ok; raises WasmtimeError for traps and exits."""
+        result = ffi.wasmtime_component_val_t()
+        _check(ffi.wasmtime_component_func_call(byref(self._run), self._store._context(), None, 0, byref(result), 1))
+        ok = bool(result.of.result.is_ok)
+        ffi.wasmtime_component_val_delete(byref(result))
+        return ok
+
+
+def _export(store: wasmtime.Store, instance, name: str, within=None):
+    encoded = name.encode()
+    return ffi.wasmtime_component_instance_get_export_index(
+        byref(instance), store._context(), within, create_string_buffer(encoded), len(encoded)
+    )
 
 
 def _first_line(error: BaseException) -> str:
@@ -128,22 +174,24 @@ def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filte
     return wasi
 
 
-def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> tuple:
+def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
+    component = POINTER(ffi.wasmtime_component_t)()
     try:
-        component = wc.Component.deserialize(engine(), payload)
+        _check(ffi.wasmtime_component_deserialize(engine().ptr(), _bytes(payload), len(payload), byref(component)))
     except wasmtime.WasmtimeError as e:
         raise StaleComponent(str(e)) from None
     store = wasmtime.Store(engine())
     store.set_epoch_deadline(1)
     store.set_limits(memory_size=grants.memory)
     store.set_wasi(wasi)
-    linker = wc.Linker(engine())
-    linker.add_wasip2()
-    if grants.network:
-        linker.add_wasi_http()
-        store.set_wasi_http()
+    linker = ffi.wasmtime_component_linker_new(engine().ptr())
+    instance = ffi.wasmtime_component_instance_t()
     try:
-        instance = linker.instantiate(store, component)
+        _check(ffi.wasmtime_component_linker_add_wasip2(linker))
+        if grants.network:
+            _check(ffi.wasmtime_component_linker_add_wasi_http(linker))
+            store.set_wasi_http()
+        _check(ffi.wasmtime_component_linker_instantiate(linker, store._context(), component, byref(instance)))
     except wasmtime.WasmtimeError as e:
         message = str(e)
         if "wasi:http" in message:
@@ -152,14 +200,19 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> tuple:
                 help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
             ) from None
         raise SandboxError(f"task `{task}` could not start: {_first_line(e)}") from None
-    run_index = instance.get_export_index(store, "wasi:cli/run@0.2.0")
-    if run_index is None:
+    finally:
+        ffi.wasmtime_component_linker_delete(linker)
+    interface = _export(store, instance, "wasi:cli/run@0.2.0")  # semver-aware: finds 0.2.x
+    run_index = _export(store, instance, "run", interface) if interface else None
+    run_func = ffi.wasmtime_component_func_t()
+    if not run_index or not ffi.wasmtime_component_instance_get_func(
+        byref(instance), store._context(), run_index, byref(run_func)
+    ):
         raise SandboxError(
             f"task `{task}` is not a WASI command: it exports no `wasi:cli/run`",
             help="a task is a binary crate with `fn main()`",
         )
-    run = instance.get_func(store, instance.get_export_index(store, "run", instance=run_index))
-    return store, run
+    return _Command(store, component, instance, run_func)
 
 
 def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn]) -> int:
@@ -176,19 +229,19 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         filtered = {fd: _Filtered(fd) for fd in (1, 2) if os.isatty(fd)}
         for pipe in filtered.values():
             cleanup.callback(pipe.finish)
-        store, func = _instantiate(task, payload, grants, _wasi_config(grants, scratch, filtered))
+        command = _instantiate(task, payload, grants, _wasi_config(grants, scratch, filtered))
         # No store.close(): closing it while the guest's function objects are still alive
         # crashed the interpreter at exit (seen after Ctrl-C). Garbage collection frees it.
-        return _supervise(task, store, func, grants, abandon)
+        return _supervise(task, command, grants, abandon)
     raise AssertionError("unreachable")
 
 
-def _supervise(task, store, func, grants: Grants, abandon) -> int:
+def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
     outcome: dict[str, object] = {}
 
     def guest() -> None:
         try:
-            outcome["result"] = func(store)
+            outcome["ok"] = command.run()
         except BaseException as e:  # reported by the main thread
             outcome["error"] = e
 
@@ -235,11 +288,10 @@ def _timed_out(task: str, seconds: float) -> SandboxError:
 def _exit_code(task: str, outcome: dict[str, object], grants: Grants) -> int:
     error = outcome.get("error")
     if error is None:
-        result = outcome.get("result")
-        return 0 if getattr(result, "tag", "ok") == "ok" else 1
+        return 0 if outcome.get("ok") else 1
     if isinstance(error, wasmtime.ExitTrap):
         return error.code
-    if isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
+    if isinstance(error, wasmtime.WasmtimeError):
         raise SandboxError(
             f"task `{task}` was stopped by a trap: {_first_line(error).removeprefix('error while executing at wasm backtrace:')}",
             help="a panic, or an allocation beyond the task's memory limit "
