@@ -7,8 +7,8 @@ rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cargo_task.errors import BuildError
 from cargo_task.scaffold import TARGET, Scaffold
@@ -32,8 +32,7 @@ def build_environment(environ: dict[str, str]) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class Toolchain:
+class Toolchain(NamedTuple):
     cargo: str
     rustc: str
     env: dict[str, str]

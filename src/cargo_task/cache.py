@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cargo_task.files import write_atomic
 from cargo_task.fingerprint import Stamp
@@ -19,8 +19,7 @@ _MAGIC = b"cargo-task-wasm component v1\n"
 _RECORD_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """What a successful build left behind for a task."""
 
     fingerprint: str

@@ -8,11 +8,10 @@ the task, `--help` included.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from typing import NoReturn, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, Sequence
 
 from cargo_task import __version__
 from cargo_task.config import parse_duration, parse_size
@@ -20,61 +19,92 @@ from cargo_task.errors import TaskError
 from cargo_task.grants import Overrides
 from cargo_task.terminal import Reporter, use_color
 
-USAGE = "cargo task [OPTIONS] [TASK] [ARGS]..."
-DESCRIPTION = (
-    "Run the project's tasks (tasks/NAME.rs) in a WebAssembly sandbox. "
-    "Without TASK, list the tasks."
-)
-EPILOG = (
-    "Everything after TASK is passed to the task, --help included.\n"
-    "A task sees the project read-only and its arguments, nothing else, unless its table in\n"
-    "[package.metadata.tasks] grants more. See what it may do with --explain TASK."
-)
-_TAKES_VALUE = {"--explain", "--timeout", "--memory", "-p", "--package", "--manifest-path", "--color"}
+HELP = """\
+Run the project's tasks (tasks/NAME.rs) in a WebAssembly sandbox.
+
+Usage: cargo task [OPTIONS] [TASK] [ARGS]...
+
+Arguments:
+  [TASK]     The task to run; without one, list the tasks
+  [ARGS]...  Passed to the task verbatim, --help included
+
+Options:
+      --list                List the tasks (the default without TASK)
+      --json                List the tasks as JSON, for editors and CI
+      --explain <TASK>      Show what TASK may do, without building or running it
+      --timeout <DURATION>  Wall-clock limit for this run, e.g. 30s
+      --memory <SIZE>       Memory limit for this run, e.g. 512MiB
+  -p, --package <SPEC>      Package whose tasks to use
+      --manifest-path <PATH>
+                            Path to Cargo.toml
+  -q, --quiet               Do not print cargo-task's or cargo's status lines
+  -v, --verbose             Use verbose output (-vv very verbose)
+      --color <WHEN>        Coloring: auto, always, never
+  -h, --help                Print help
+  -V, --version             Print version
+
+A task sees the project read-only and its arguments, nothing else, unless its table in
+[package.metadata.tasks] grants more: see what with --explain TASK.
+"""
+
+_FLAGS = {"-h": "help", "--help": "help", "-V": "version", "--version": "version",
+          "--list": "list", "--json": "json", "-q": "quiet", "--quiet": "quiet"}  # fmt: skip
+_VALUES = {"--explain": "explain", "--timeout": "timeout", "--memory": "memory", "-p": "package",
+           "--package": "package", "--manifest-path": "manifest_path", "--color": "color"}  # fmt: skip
+_CONVERT = {"timeout": parse_duration, "memory": parse_size}
 
 
-class _UsageError(TaskError):
-    exit_code = 1
+class Options(NamedTuple):
+    help: bool = False
+    version: bool = False
+    list: bool = False
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    explain: str | None = None
+    timeout: float | None = None
+    memory: int | None = None
+    package: str | None = None
+    manifest_path: str | None = None
+    color: str | None = None
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message, help="for more information, try `cargo task --help`")
+def _usage_error(message: str) -> TaskError:
+    return TaskError(message, help="for more information, try `cargo task --help`")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="cargo task", usage=USAGE, description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
-    )  # fmt: skip
-    add = parser.add_argument
-    add("-h", "--help", action="help", help="Print help")
-    add("-V", "--version", action="version", version=f"cargo-task-wasm {__version__}",
-        help="Print version")  # fmt: skip
-    add("--list", action="store_true", help="List the tasks (the default without TASK)")
-    add("--json", action="store_true", help="List the tasks as JSON, for editors and CI")
-    add("--explain", metavar="TASK", help="Show what TASK may do, without building or running it")
-    add("--timeout", metavar="DURATION", type=_typed(parse_duration),
-        help='Wall-clock limit for this run, e.g. "30s"')  # fmt: skip
-    add("--memory", metavar="SIZE", type=_typed(parse_size),
-        help='Memory limit for this run, e.g. "512MiB"')  # fmt: skip
-    add("-p", "--package", metavar="SPEC", help="Package whose tasks to use")
-    add("--manifest-path", metavar="PATH", help="Path to Cargo.toml")
-    add("-q", "--quiet", action="store_true", help="Do not print cargo-task or cargo status")
-    add("-v", "--verbose", action="count", default=0, help="Use verbose output (-vv: very verbose)")
-    add("--color", choices=("auto", "always", "never"), metavar="WHEN",
-        help="Coloring: auto, always, never")  # fmt: skip
-    return parser
-
-
-def _typed(parse):
-    def convert(text: str):
-        try:
-            return parse(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected {e}, not `{text}`") from None
-
-    return convert
+def parse_options(words: Sequence[str]) -> Options:
+    """Our options (everything before the task name) -> Options, cargo-style errors."""
+    said: dict[str, Any] = {"verbose": 0}
+    words = list(words)
+    while words:
+        word = words.pop(0)
+        name, equals, value = word.partition("=") if word.startswith("--") else (word, "", "")
+        if word.startswith("-p") and len(word) > 2:
+            name, equals, value = "-p", "=", word[2:]
+        if name in _FLAGS and not equals:
+            said[_FLAGS[name]] = True
+        elif word == "--verbose":
+            said["verbose"] += 1
+        elif word.startswith("-v") and word.strip("v") == "-":  # -v, -vv, -vvv
+            said["verbose"] += len(word) - 1
+        elif name in _VALUES:
+            if not equals:
+                if not words:
+                    raise _usage_error(f"a value is required for `{name}` but none was supplied")
+                value = words.pop(0)
+            key = _VALUES[name]
+            try:
+                said[key] = _CONVERT[key](value) if key in _CONVERT else value
+            except ValueError as e:
+                raise _usage_error(f"invalid value `{value}` for `{name}`: expected {e}") from None
+        else:
+            raise _usage_error(f"unexpected argument `{word}` found")
+    if said.get("color") not in (None, "auto", "always", "never"):
+        raise _usage_error(
+            f"invalid value `{said['color']}` for `--color`: expected auto, always or never"
+        )
+    return Options(**said)
 
 
 def split_arguments(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -91,7 +121,7 @@ def split_arguments(argv: Sequence[str]) -> tuple[list[str], str | None, list[st
         if not word.startswith("-") or word == "-":
             return options, word, argv[i + 1 :]
         options.append(word)
-        if word in _TAKES_VALUE and i + 1 < len(argv):
+        if word in _VALUES and i + 1 < len(argv):
             options.append(argv[i + 1])
             i += 1
         i += 1
@@ -100,6 +130,8 @@ def split_arguments(argv: Sequence[str]) -> tuple[list[str], str | None, list[st
 
 def _render_list(tasks, reporter: Reporter, as_json: bool) -> None:
     if as_json:
+        import json
+
         rows = [
             {"name": t.name, "description": t.description, "source": str(t.source),
              "manifest": str(t.owner.manifest)}  # fmt: skip
@@ -144,12 +176,20 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
     from cargo_task import pipeline
 
     options, task, task_args = split_arguments(argv)
-    ns = _parser().parse_args(options)
+    ns = parse_options(options)
+    if ns.help:
+        print(HELP, end="")
+        return 0
+    if ns.version:
+        print(f"cargo-task-wasm {__version__}")
+        return 0
     verbosity = -1 if ns.quiet else ns.verbose
     color = ns.color or environ.get("CARGO_TERM_COLOR") or "auto"
     reporter.color = use_color(color, environ, sys.stderr)
     reporter.verbosity = verbosity
     request = pipeline.Request(
+        cwd=Path.cwd(),
+        environ=environ,
         task=ns.explain or task,
         args=tuple(task_args),
         manifest_path=ns.manifest_path,
@@ -157,7 +197,6 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         verbosity=verbosity,
         color="always" if reporter.color else "never",
         overrides=Overrides(timeout=ns.timeout, memory=ns.memory),
-        environ=environ,
     )
     if ns.explain:
         from cargo_task.explain import explain_text

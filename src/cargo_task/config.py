@@ -6,11 +6,9 @@ manifest, the key and what was expected; an unknown key suggests the near miss.
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from cargo_task.errors import ConfigError
 from cargo_task.workspace import Manifest
@@ -31,16 +29,14 @@ _SIZE_UNITS = {
 _SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-@dataclass(frozen=True)
-class GrantPath:
+class GrantPath(NamedTuple):
     """A path as written in a `read`/`write` grant, and where it points on the host."""
 
     written: str
     host: Path
 
 
-@dataclass(frozen=True)
-class TaskSettings:
+class TaskSettings(NamedTuple):
     """One task's table; None means "not said here" so that tables can be layered."""
 
     path: Path | None = None
@@ -58,12 +54,10 @@ class TaskSettings:
 
     def over(self, base: TaskSettings) -> TaskSettings:
         """These settings layered over `base`: what is said here wins."""
-        said = {f.name: getattr(self, f.name) for f in fields(self)}
-        return replace(base, **{k: v for k, v in said.items() if v is not None})
+        return base._replace(**{k: v for k, v in self._asdict().items() if v is not None})
 
 
-@dataclass(frozen=True)
-class OwnerConfig:
+class OwnerConfig(NamedTuple):
     """What one manifest says about tasks."""
 
     manifest: Path
@@ -141,6 +135,8 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 
 def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
+    import difflib
+
     near = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f"did you mean `{near[0]}`?" if near else "known keys: " + ", ".join(sorted(known))
     return ConfigError(f"unknown key `{key}` in {where}", help=hint)

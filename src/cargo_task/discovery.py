@@ -7,36 +7,33 @@ settings extend and override them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cargo_task.config import TASK_NAME, OwnerConfig, TaskSettings, owner_config
 from cargo_task.errors import ConfigError
 from cargo_task.workspace import Manifest, Project
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """A manifest whose directory holds tasks: the workspace root or a package."""
 
     root: Path
     manifest: Path
     key: str  # names the generated package: the package's name, or "workspace"
     edition: str
-    dependencies: dict[str, dict[str, Any]] = field(hash=False, compare=False)
+    dependencies: dict[str, dict[str, Any]]
 
     @property
     def tasks_dir(self) -> Path:
         return self.root / "tasks"
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     name: str
     source: Path
     owner: Owner
-    settings: TaskSettings = field(hash=False)
+    settings: TaskSettings
 
     @property
     def description(self) -> str:

@@ -11,12 +11,12 @@ run re-stats both; any difference means cargo must run again.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from pathlib import Path
 
 from cargo_task import __version__
 from cargo_task.build import Toolchain
+from cargo_task.sandbox import engine_id
 from cargo_task.scaffold import TARGET, Scaffold
 
 Stamp = tuple[str, int, int]  # path, mtime in ns, size; (path, -1, -1) when missing
@@ -48,12 +48,6 @@ def _config_files(toolchain: Toolchain) -> list[Path]:
     return files
 
 
-def _wasmtime_stamp() -> Stamp:
-    """An upgrade of the wasmtime package changes this (found without importing it)."""
-    spec = importlib.util.find_spec("wasmtime")
-    return stamp(spec.origin if spec and spec.origin else "wasmtime")
-
-
 def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain) -> str:
     digest = hashlib.sha256()
     for part in (
@@ -63,7 +57,7 @@ def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain) -> s
         toolchain.cargo,
         *(f"{k}={toolchain.env.get(k, '')}" for k in TOOLCHAIN_ENV),
         repr(stamp(scaffold.directory / "Cargo.lock")),
-        repr(_wasmtime_stamp()),
+        engine_id(),  # another Wasmtime cannot load the cached machine code
         *(repr(stamp(f)) for f in _config_files(toolchain)),
     ):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cargo_task.config import GrantPath, TaskSettings
 from cargo_task.discovery import Task
@@ -23,23 +23,20 @@ PROTECTED_NAMES = ("Cargo.toml", "Cargo.lock", ".cargo", ".git", "tasks", "build
                    "rust-toolchain", "rust-toolchain.toml")  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     host: Path
     guest: str
     writable: bool
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     """Per-run limits from the command line; None keeps the task's own."""
 
     timeout: float | None = None
     memory: int | None = None
 
 
-@dataclass(frozen=True)
-class Grants:
+class Grants(NamedTuple):
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     mounts: tuple[Mount, ...]

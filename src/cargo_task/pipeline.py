@@ -7,15 +7,9 @@ imported by the steps that need it, so listing and `--explain` never load it.
 
 from __future__ import annotations
 
-import difflib
-import os
-import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 
-from cargo_task import build, fingerprint, scaffold
-from cargo_task.cache import Cache, Record, component_key
 from cargo_task.discovery import Task, discover
 from cargo_task.errors import ConfigError, TaskError
 from cargo_task.files import cache_dir
@@ -23,9 +17,13 @@ from cargo_task.grants import Grants, Overrides, grant
 from cargo_task.terminal import Reporter
 from cargo_task.workspace import Project, locate
 
+if TYPE_CHECKING:
+    from cargo_task.scaffold import Scaffold
 
-@dataclass(frozen=True)
-class Request:
+
+class Request(NamedTuple):
+    cwd: Path
+    environ: dict[str, str]
     task: str | None = None
     args: tuple[str, ...] = ()
     manifest_path: str | None = None
@@ -33,12 +31,9 @@ class Request:
     verbosity: int = 0
     color: str = "auto"  # what cargo is told: auto | always | never
     overrides: Overrides = Overrides()
-    cwd: Path = field(default_factory=Path.cwd)
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The project, its tasks, and the one task a request names."""
 
     project: Project
@@ -49,8 +44,10 @@ class Selection:
     def build_root(self) -> Path:
         return self.project.target_dir / "cargo-task"
 
-    def scaffold(self) -> scaffold.Scaffold:
-        return scaffold.render(self.task.owner, list(self.tasks.values()), self.build_root)
+    def scaffold(self) -> Scaffold:
+        from cargo_task.scaffold import render
+
+        return render(self.task.owner, list(self.tasks.values()), self.build_root)
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -67,6 +64,8 @@ def discover_tasks(project: Project) -> dict[str, Task]:
 def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selection:
     if name in tasks:
         return Selection(project, tasks, tasks[name])
+    import difflib
+
     near = difflib.get_close_matches(name, list(tasks), n=1)
     if near:
         hint = f"a task with a similar name exists: `{near[0]}`"
@@ -93,6 +92,9 @@ def prepare_component(
     selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True
 ) -> bytes:
     """The task's compiled component: from the cache when nothing changed, else built."""
+    from cargo_task import build, fingerprint
+    from cargo_task.cache import Cache
+
     task = selection.task
     plan = selection.scaffold()
     cache = Cache(cache_dir(request.environ))
@@ -111,13 +113,14 @@ def prepare_component(
 
 
 def _build_and_compile(selection, request, reporter, plan, cache, toolchain, trust_cache) -> bytes:
+    from cargo_task import build, fingerprint, sandbox, scaffold
+    from cargo_task.cache import Record, component_key
+
     task = selection.task
     root = build.sysroot(toolchain)
     scaffold.write(plan)
     build.cargo_build(toolchain, plan, task.name, request.verbosity, request.color)
     wasm = plan.wasm(task.name).read_bytes()
-    from cargo_task import sandbox  # Wasmtime is paid for only when code must be compiled
-
     key = component_key(wasm, sandbox.engine_id())
     payload = cache.load_component(key) if trust_cache else None
     if payload is None:
@@ -144,6 +147,8 @@ def run_task(
         reporter.warning(
             f"task `{selection.task.name}` may write `{path}` (allow-write-manifest = true)"
         )
+    import shlex
+
     shown = shlex.join(grants.argv[1:])
     reporter.status("Running", f"task `{selection.task.name}`" + (f" {shown}" if shown else ""))
     return sandbox.run(selection.task.name, payload, grants, abandon)

@@ -11,9 +11,7 @@ host call (sleep, a silent stdin), which no epoch can interrupt, is ended with t
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -224,6 +222,9 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
     with ExitStack() as cleanup:
         scratch = None
         if grants.tmp:
+            import shutil
+            import tempfile
+
             scratch = tempfile.mkdtemp(prefix="cargo-task-tmp-")
             cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
         filtered = {fd: _Filtered(fd) for fd in (1, 2) if os.isatty(fd)}

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cargo_task.discovery import Owner, Task
 from cargo_task.files import write_atomic
@@ -25,8 +24,7 @@ PROFILE_DIR = "debug"
 PROFILE_TABLE = '[profile.dev]\ndebug = false\nstrip = "debuginfo"\n'
 
 
-@dataclass(frozen=True)
-class Scaffold:
+class Scaffold(NamedTuple):
     directory: Path
     common: str  # everything but the [[bin]] sections
     bins: dict[str, str]
@@ -97,7 +95,7 @@ def render(owner: Owner, tasks: list[Task], build_root: Path) -> Scaffold:
             "test = false\nbench = false\ndoc = false\n"
         )
         for task in tasks
-        if task.owner == owner
+        if task.owner.root == owner.root
     }
     return Scaffold(directory, common, bins)
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cargo_task.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     path: Path
     data: dict[str, Any]
 
@@ -35,8 +33,7 @@ class Manifest:
         return isinstance(self.data.get("workspace"), dict)
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """The selection a run works on: a package, its workspace root, or both."""
 
     workspace: Manifest | None  # the workspace root, when there is one

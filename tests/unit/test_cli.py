@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cargo_task import __version__
-from cargo_task.cli import main, split_arguments
+from cargo_task.cli import Options, main, parse_options, split_arguments
 
 
 @pytest.mark.parametrize(
@@ -27,30 +27,47 @@ def test_split_arguments(argv, expected):
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as raised:
-        main(["task", "--version"])
-    assert raised.value.code == 0
+    assert main(["task", "--version"]) == 0
     assert capsys.readouterr().out.strip() == f"cargo-task-wasm {__version__}"
 
 
 def test_help_mentions_the_task_arguments(capsys):
-    with pytest.raises(SystemExit):
-        main(["--help"])
+    assert main(["-h"]) == 0
     out = capsys.readouterr().out
-    assert "cargo task [OPTIONS] [TASK] [ARGS]..." in out and "--explain" in out
+    assert "Usage: cargo task [OPTIONS] [TASK] [ARGS]..." in out and "--explain <TASK>" in out
 
 
-def test_unknown_option_is_a_cargo_style_error(capsys):
-    assert main(["--frobnicate"]) == 1
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ([], Options()),
+        (["-q", "--color", "never"], Options(quiet=True, color="never")),
+        (["-v", "-vv", "--verbose"], Options(verbose=4)),
+        (["-papp", "--manifest-path=x/Cargo.toml"], Options(package="app", manifest_path="x/Cargo.toml")),
+        (["--timeout", "2s", "--memory=1MiB"], Options(timeout=2.0, memory=1 << 20)),
+        (["--explain", "gen", "--list", "--json"], Options(explain="gen", list=True, json=True)),
+    ],
+)
+def test_parse_options(words, expected):
+    assert parse_options(words) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--frobnicate"], "error: unexpected argument `--frobnicate` found"),
+        (["--timeout", "soon", "x"], "error: invalid value `soon` for `--timeout`: expected a positive duration"),
+        (["--color", "sometimes"], "error: invalid value `sometimes` for `--color`: expected auto, always or never"),
+        (["--manifest-path"], "error: a value is required for `--manifest-path` but none was supplied"),
+        (["--list=yes"], "error: unexpected argument `--list=yes` found"),
+    ],
+)
+def test_usage_errors_are_cargo_style(capsys, argv, message):
+    assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "error: unrecognized arguments: --frobnicate" in err
+    assert err == f"{message}\nhelp: for more information, try `cargo task --help`\n" or message in err
     assert "help: for more information, try `cargo task --help`" in err
     assert "Traceback" not in err
-
-
-def test_bad_limit_value(capsys):
-    assert main(["--timeout", "soon", "x"]) == 1
-    assert "expected a positive duration" in capsys.readouterr().err
 
 
 def test_listing_and_json(tmp_path, monkeypatch, capsys):
@@ -77,10 +94,15 @@ def test_missing_task_suggests_the_near_name(tmp_path, monkeypatch, capsys):
     assert "error: no task `codegne`" in err and "`codegen`" in err
 
 
-def test_listing_does_not_load_wasmtime():
+def test_listing_help_and_explain_load_neither_wasmtime_nor_subprocess(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "a"\nversion = "0.1.0"\n')
+    (tmp_path / "tasks" / "b.rs").write_text("fn main() {}\n")
     code = (
-        "import sys; from cargo_task.cli import main; from cargo_task import explain; "
-        "assert 'wasmtime' not in sys.modules, sorted(m for m in sys.modules if 'wasm' in m); "
-        "assert 'subprocess' not in sys.modules"
+        "import sys; from cargo_task.cli import main; "
+        "assert main([]) == 0 and main(['--json']) == 0 and main(['-h']) == 0; "
+        "assert main(['--explain', 'b']) == 0; "
+        "loaded = [m for m in ('wasmtime', 'subprocess', 'argparse', 'dataclasses') if m in sys.modules]; "
+        "assert not loaded, loaded"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
