@@ -6,30 +6,37 @@ rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
 from typing import NamedTuple
 
 from cargo_task.errors import BuildError
 from cargo_task.scaffold import TARGET, Scaffold
 
-# Names (and patterns) of variables cargo, rustup and rustc need. Nothing else reaches the
-# build: not tokens, not cloud credentials, not the user's own variables.
-BUILD_ENV = (
+# The variables cargo, rustup and rustc need. Nothing else reaches the build: not tokens,
+# not cloud credentials, not the user's own variables.
+BUILD_ENV = frozenset((
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
     "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTUP_DIST_SERVER",
     "RUSTUP_UPDATE_ROOT", "RUSTUP_AUTO_INSTALL", "RUSTC", "RUSTC_WRAPPER",
-    "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL", "CARGO_NET_*", "CARGO_HTTP_*",
-    "CARGO_REGISTRIES_*_INDEX", "CARGO_REGISTRIES_*_PROTOCOL",
+    "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL",
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
     "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSH_AUTH_SOCK",
-)  # fmt: skip
+))  # fmt: skip
+BUILD_ENV_PREFIXES = ("CARGO_NET_", "CARGO_HTTP_")
+# Where a registry is and how to talk to it; never its token.
+REGISTRY_PREFIX, REGISTRY_SUFFIXES = "CARGO_REGISTRIES_", ("_INDEX", "_PROTOCOL")
+
+
+def needed_by_the_build(name: str) -> bool:
+    return (
+        name in BUILD_ENV
+        or name.startswith(BUILD_ENV_PREFIXES)
+        or name.startswith(REGISTRY_PREFIX) and name.endswith(REGISTRY_SUFFIXES)
+    )
 
 
 def build_environment(environ: dict[str, str]) -> dict[str, str]:
-    return {
-        k: v for k, v in environ.items() if any(fnmatch.fnmatchcase(k, p) for p in BUILD_ENV)
-    }
+    return {k: v for k, v in environ.items() if needed_by_the_build(k)}
 
 
 class Toolchain(NamedTuple):

@@ -24,7 +24,7 @@ from wasmtime import _ffi as ffi
 
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
-from cargo_task.terminal import Neutralizer
+from cargo_task.neutralize import Neutralizer
 
 ENGINE_SETTINGS = "epoch-interruption"
 GRACE_SECONDS = 1.0  # after the epoch bump, how long a stopping guest may take

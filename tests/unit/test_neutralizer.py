@@ -2,7 +2,8 @@
 
 import pytest
 
-from cargo_task.terminal import Neutralizer, use_color
+from cargo_task.neutralize import Neutralizer
+from cargo_task.terminal import use_color
 
 
 def neutralize(*chunks: bytes) -> bytes:
