@@ -56,27 +56,24 @@ class Toolchain(NamedTuple):
         )
 
 
-def _missing_tool(tool: str) -> BuildError:
-    return BuildError(
-        f"could not run `{tool}`: no such program",
-        help="install Rust with rustup (https://rustup.rs), or run this through `cargo task`",
-    )
-
-
-def sysroot(toolchain: Toolchain) -> Path:
-    """The toolchain's sysroot, after checking it has the wasm32-wasip2 standard library."""
+def _run_or_explain(toolchain: Toolchain, command: list[str], **options):
     import subprocess  # only cold runs start programs: keep it off the warm path
 
     try:
-        result = subprocess.run(
-            [toolchain.rustc, "--print", "sysroot"],
-            env=toolchain.env, cwd=toolchain.cwd, capture_output=True, text=True,
-        )  # fmt: skip
+        return subprocess.Popen(command, env=toolchain.env, cwd=toolchain.cwd, **options)
     except FileNotFoundError:
-        raise _missing_tool(toolchain.rustc) from None
-    if result.returncode != 0:
-        raise BuildError(f"`{toolchain.rustc} --print sysroot` failed:\n{result.stderr.strip()}")
-    root = Path(result.stdout.strip())
+        raise BuildError(
+            f"could not run `{command[0]}`: no such program",
+            help="install Rust with rustup (https://rustup.rs), or run this through `cargo task`",
+        ) from None
+
+
+def _sysroot(toolchain: Toolchain, probe) -> Path:
+    """The toolchain's sysroot, after checking it has the wasm32-wasip2 standard library."""
+    out, err = probe.communicate()
+    if probe.returncode != 0:
+        raise BuildError(f"`{toolchain.rustc} --print sysroot` failed:\n{err.strip()}")
+    root = Path(out.strip())
     if not (root / "lib" / "rustlib" / TARGET / "lib").is_dir():
         name = toolchain.env.get("RUSTUP_TOOLCHAIN") or str(root)
         raise BuildError(
@@ -86,12 +83,20 @@ def sysroot(toolchain: Toolchain) -> Path:
     return root
 
 
-def cargo_build(
+def build_task(
     toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str
-) -> None:
-    """Build one task; cargo's own diagnostics go straight to the terminal."""
+) -> Path:
+    """Build one task and return the sysroot it was built with.
+
+    cargo's own diagnostics go straight to the terminal. The sysroot is asked of rustc while
+    cargo works, so that a missing wasm target is reported plainly, and costs no time.
+    """
     import subprocess
 
+    probe = _run_or_explain(
+        toolchain, [toolchain.rustc, "--print", "sysroot"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     command = [
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
@@ -101,12 +106,19 @@ def cargo_build(
         command.append("--quiet")
     elif verbosity > 1:
         command.append("-" + "v" * (verbosity - 1))
+    cargo = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL)
     try:
-        result = subprocess.run(command, env=toolchain.env, cwd=toolchain.cwd, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise _missing_tool(toolchain.cargo) from None
-    if result.returncode != 0:
+        root = _sysroot(toolchain, probe)
+    except BuildError:
+        cargo.terminate()  # its errors would only repeat, at length, that std is missing
+        cargo.wait()
+        raise
+    except BaseException:
+        cargo.terminate()
+        raise
+    if cargo.wait() != 0:
         raise BuildError(
-            f"could not compile task `{task}` (cargo exited with {result.returncode})",
+            f"could not compile task `{task}` (cargo exited with {cargo.returncode})",
             help="the compiler's messages above name the problem",
         )
+    return root

@@ -137,6 +137,13 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
     import difflib
 
+    if key in ("tcp", "udp", "sockets"):
+        return ConfigError(
+            f"`{key}` in {where}: TCP and UDP sockets cannot be granted, because Wasmtime's "
+            "Python API offers no way to enable them",
+            help="`network = true` grants outbound HTTP and HTTPS (wasi:http) and DNS lookups",
+        )
+
     near = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f"did you mean `{near[0]}`?" if near else "known keys: " + ", ".join(sorted(known))
     return ConfigError(f"unknown key `{key}` in {where}", help=hint)

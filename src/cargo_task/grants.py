@@ -113,6 +113,17 @@ def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, st
     return tuple(sorted(chosen.items()))
 
 
+def _utf8(what: str, text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{what} is not valid UTF-8: {text.encode('utf-8', 'surrogateescape')!r}",
+            help="WASI passes arguments and environment variables as UTF-8 strings",
+        ) from None
+    return text
+
+
 def grant(
     task: Task,
     args: list[str],
@@ -129,8 +140,8 @@ def grant(
     protected = protected_paths(task, project_roots, build_dir)
     covered = _check_writes(task, mounts, protected, cache_dir)
     return Grants(
-        argv=(task.name, *args),
-        env=_env(settings, environ),
+        argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
+        env=tuple((k, _utf8(f"environment variable `{k}`", v)) for k, v in _env(settings, environ)),
         mounts=tuple(mounts),
         tmp=bool(settings.tmp),
         network=bool(settings.network),

@@ -117,9 +117,8 @@ def _build_and_compile(selection, request, reporter, plan, cache, toolchain, tru
     from cargo_task.cache import Record, component_key
 
     task = selection.task
-    root = build.sysroot(toolchain)
     scaffold.write(plan)
-    build.cargo_build(toolchain, plan, task.name, request.verbosity, request.color)
+    root = build.build_task(toolchain, plan, task.name, request.verbosity, request.color)
     wasm = plan.wasm(task.name).read_bytes()
     key = component_key(wasm, sandbox.engine_id())
     payload = cache.load_component(key) if trust_cache else None

@@ -151,3 +151,23 @@ def test_a_project_with_no_tasks_says_how_to_add_one(project, cargo_task):
     result = cargo_task(cwd=project.root)
     assert result.returncode == 0
     assert "warning: no tasks found" in result.stderr and "tasks/NAME.rs" in result.stderr
+
+
+def test_a_missing_cargo_is_named(project, cargo_task):
+    project.manifest()
+    project.write("tasks/a.rs", "fn main() {}\n")
+    result = cargo_task("a", cwd=project.root, CARGO="/nonexistent/cargo")
+    assert result.returncode == 1
+    assert "error: could not run `/nonexistent/cargo`: no such program" in result.stderr
+
+
+def test_non_utf8_arguments_are_rejected_clearly(project, env):
+    import subprocess
+
+    from tests.conftest import CARGO_TASK
+
+    project.manifest()
+    project.write("tasks/a.rs", "fn main() {}\n")
+    result = subprocess.run([CARGO_TASK, "a", b"caf\xe9"], cwd=project.root, env=env, capture_output=True)
+    assert result.returncode == 1
+    assert b"error: argument 1 is not valid UTF-8: b'caf\\xe9'" in result.stderr

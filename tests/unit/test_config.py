@@ -32,6 +32,7 @@ def test_a_full_table_is_parsed_and_paths_resolved():
     [
         ("gen", {"descripton": "x"}, "unknown key `descripton` in `package.metadata.tasks.gen` of `/p/Cargo.toml`", "did you mean `description`?"),
         ("gen", {"colour": 1}, "unknown key `colour`", "known keys:"),
+        ("gen", {"tcp": True}, "`tcp` in `package.metadata.tasks.gen` of `/p/Cargo.toml`: TCP and UDP sockets cannot be granted", "`network = true` grants outbound HTTP"),
         ("gen", {"inherit-env": "HOME"}, "`inherit-env` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be true, false or a list", None),
         ("gen", {"read": "docs"}, "`read` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a list of strings, not `'docs'`", None),
         ("gen", {"network": "yes"}, "`network` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be true or false", None),

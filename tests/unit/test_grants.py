@@ -93,3 +93,11 @@ def test_environment_allowlist_patterns_and_fixed_values(root):
 def test_command_line_limits_override_the_table(root):
     g = grants_for(root, overrides=Overrides(timeout=3.0, memory=1 << 20), timeout=30.0, memory=2 << 20)
     assert (g.timeout, g.memory) == (3.0, 1 << 20)
+
+
+def test_arguments_and_variables_must_be_utf8(root):
+    bad = b"caf\xe9".decode("utf-8", "surrogateescape")
+    with pytest.raises(ConfigError, match=r"argument 1 is not valid UTF-8: b'caf\\xe9'"):
+        grant(make_task(root), [bad], {}, Overrides(), [root], root / "t", root.parent / "c")
+    with pytest.raises(ConfigError, match="environment variable `NAME` is not valid UTF-8"):
+        grants_for(root, environ={"NAME": bad}, inherit_env=("NAME",))
