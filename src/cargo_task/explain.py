@@ -85,6 +85,8 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     if grants.tmp:
         lines.append("  writable   a fresh private directory, removed after the run -> /tmp")
     lines.append("  nothing else of the host's file system")
+    for path in grants.writes_protected:
+        lines.append(f"  warning: may change {path} (allow-write-manifest = true)")
     names = [name for name, _ in grants.env]
     lines.append("environment: " + (", ".join(names) if names else "none"))
     lines.append(

@@ -252,5 +252,8 @@ def test_explain_shows_every_grant_without_building(granted, cargo_task, tmp_pat
     env = cargo_task("--explain", "vars", cwd=granted.root, KEEP_ME="secret-value").stdout
     assert "environment: KEEP_ME, MODE" in env and "secret-value" not in env
 
+    dangerous = cargo_task("--explain", "dangerous", cwd=granted.root).stdout
+    assert f"warning: may change {root / 'Cargo.toml'} (allow-write-manifest = true)" in dangerous
+
     limits = cargo_task("--explain", "quiet", "--timeout", "3s", cwd=granted.root).stdout
     assert "stdin: empty" in limits
