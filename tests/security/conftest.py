@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -305,12 +304,15 @@ def wasi_arena(tmp_path_factory, sec_cache_home) -> Arena:
     _make_base(base)
     project = base / "project"
     _write(project / "tasks" / "rawfs.rs", (RUST / "wasi" / "rawfs.rs").read_text())
-    for task in ("http", "http_net"):
-        _write(project / "tasks" / f"{task}.rs", (RUST / "wasi" / "http.rs").read_text())
+    for task, source in (("http", "http"), ("http_net", "http"), ("sockets", "sockets"),
+                         ("sockets_net", "sockets")):  # fmt: skip
+        _write(project / "tasks" / f"{task}.rs", (RUST / "wasi" / f"{source}.rs").read_text())
     tables = {
         "rawfs": '{ read = ["../outside/shared"], write = ["out"] }',
         "http": "{}",
         "http_net": "{ network = true }",
+        "sockets": "{}",
+        "sockets_net": "{ network = true }",
     }
     _write(project / "Cargo.toml", _manifest("wasi-arena", tables, 'wasi = "0.14"'))
     return Arena(base, tool_env(sec_cache_home, base / "tmpdir"))
@@ -375,7 +377,3 @@ def small_project(tmp_path, sec_cache_home):
     root = tmp_path / "small"
     _write(root / "src" / "lib.rs", "")
     return Small(root, tool_env(sec_cache_home))
-
-
-def interrupt(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)

@@ -107,6 +107,10 @@ def _workspace(root, member_tables: str, root_tables: str = ""):
     )
 
 
+def _explain_in(small, cwd, task):
+    return run_tool(["--explain", task], cwd, small.env)
+
+
 @pytest.mark.parametrize("grant", ["..", "../..", "../../tasks", "../../.cargo"])
 def test_member_task_cannot_write_the_workspace_root(small_project, grant):
     _workspace(small_project.root, f'mt = {{ write = ["{grant}"] }}')
@@ -114,10 +118,6 @@ def test_member_task_cannot_write_the_workspace_root(small_project, grant):
     result = _explain_in(small_project, small_project.root / "crates" / "member", "mt")
     assert result.returncode == 1, describe(result)
     assert "allow-write-manifest" in result.stderr, describe(result)
-
-
-def _explain_in(small, cwd, task):
-    return run_tool(["--explain", task], cwd, small.env)
 
 
 def test_workspace_task_cannot_write_another_members_manifest_or_tasks(small_project):

@@ -52,14 +52,6 @@ def test_every_mutation_of_a_read_only_grant_fails(arena, clean_out, task, f, d)
     assert seen[f"read:{f}"].startswith("OK")
 
 
-def test_permissions_cannot_be_changed(arena):
-    with arena.unchanged():
-        seen = arena.probe("ro", "chmod:data/public.txt", "chmod:data")
-    # WASI 0.2 has no chmod: std reports it unsupported, and nothing changes on the host
-    assert seen["chmod:data/public.txt"].startswith("ERR Unsupported")
-    assert seen["chmod:data"].startswith("ERR Unsupported")
-
-
 def test_read_only_file_cannot_be_linked_or_moved_into_a_writable_grant(arena, clean_out):
     """GHSA-4ch3-9j33-3pmj: a hard link made in a writable preopen to a read-only file would
     let the task rewrite the read-only file through the link."""

@@ -38,14 +38,18 @@ def test_relative_symlink_out_of_the_grant_can_be_made_but_not_followed(arena, c
         "write:out/w/pwned",
         "create:out/w/pwned2",
         "mkdir:out/w/newdir",
-        "hardlink:out/rel/secret.txt:out/stolen",
     ]
     with arena.unchanged():
-        seen = arena.probe("rw", *made, *followed, "readlink:out/rel", "lstat:out/rel")
+        seen = arena.probe("rw", *made, *followed, "hardlink:out/rel/secret.txt:out/stolen",
+                           "readlink:out/rel", "lstat:out/rel")  # fmt: skip
     for attempt in made:
         assert seen[attempt] == "OK symlinked", (attempt, seen[attempt])
     for attempt in followed:
         assert seen[attempt].startswith(DENIED), (attempt, seen[attempt])
+    # link-at does not follow the link: the path names nothing inside the grant (a libc on
+    # preview1 reports that as NotFound, one on wasi:filesystem as PermissionDenied)
+    stolen = seen["hardlink:out/rel/secret.txt:out/stolen"]
+    assert stolen.startswith((DENIED, "ERR NotFound")), stolen
     assert seen["readlink:out/rel"] == "OK ../../outside"
     assert "is_symlink: true" in seen["lstat:out/rel"]
     assert os.readlink(clean_out / "rel") == "../../outside"  # it exists on the host, inert

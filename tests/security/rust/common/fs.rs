@@ -53,12 +53,6 @@ fn attempt(op: &str, a: &str, b: &str) -> io::Result<String> {
             OpenOptions::new().write(true).open(a)?.set_times(stamp)?;
             "times set".into()
         }
-        "chmod" => {
-            let mut permissions = fs::metadata(a)?.permissions();
-            permissions.set_readonly(!permissions.readonly());
-            fs::set_permissions(a, permissions)?;
-            "permissions set".into()
-        }
         "unlink" => {
             fs::remove_file(a)?;
             "removed".into()
