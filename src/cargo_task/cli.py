@@ -17,7 +17,7 @@ from cargo_task import __version__
 from cargo_task.config import parse_duration, parse_size
 from cargo_task.errors import TaskError
 from cargo_task.grants import Overrides
-from cargo_task.terminal import Reporter, use_color
+from cargo_task.terminal import Reporter, printable, use_color
 
 HELP = """\
 Run the project's tasks (tasks/NAME.rs) in a WebAssembly sandbox.
@@ -146,7 +146,7 @@ def _render_list(tasks, reporter: Reporter, as_json: bool) -> None:
     width = max(len(t.name) for t in tasks)
     print("Tasks (cargo task NAME [ARGS]...):")
     for task in tasks:
-        print(f"    {task.name.ljust(width)}    {task.description}".rstrip())
+        print(printable(f"    {task.name.ljust(width)}    {task.description}".rstrip()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,7 +201,8 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
     if ns.explain:
         from cargo_task.explain import explain_text
 
-        print(explain_text(*pipeline.explain(request), environ), end="")
+        text = explain_text(*pipeline.explain(request), environ)
+        print("".join(printable(line) + "\n" for line in text.splitlines()), end="")
         return 0
     if task is None or ns.list or ns.json:
         _render_list(pipeline.list_tasks(request), reporter, ns.json)

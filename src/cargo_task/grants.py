@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from cargo_task.config import GrantPath, TaskSettings
 from cargo_task.discovery import Task
@@ -60,16 +60,37 @@ def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
             f"task `{task.name}`: `{key}` path `{grant.written}` ({host}) {problem}",
             help=f"create it, or remove it from `{key}` in the task's table",
         )
-    if os.path.isabs(grant.written):
-        guest = host.as_posix()
-    else:
-        guest = os.path.relpath(host, task.owner.root)
-    return Mount(host.resolve(), guest, writable)
+    absolute = os.path.isabs(grant.written)
+    real = Path(os.path.realpath(host))
+    # A link on the way (even one a task planted earlier) would carry the grant elsewhere.
+    meant = Path(os.path.normpath(grant.written if absolute else real_root(task) / grant.written))
+    if real != meant:
+        raise ConfigError(
+            f"task `{task.name}`: `{key}` path `{grant.written}` goes through a symbolic link "
+            f"and would grant `{real}`",
+            help="grant the real directory by its own path, or remove the link",
+        )
+    guest = host.as_posix() if absolute else os.path.relpath(host, task.owner.root)
+    return Mount(real, guest, writable)
 
 
-def protected_paths(task: Task, project_roots: list[Path], build_dir: Path) -> list[Path]:
-    roots = sorted({task.owner.root.resolve(), *(r.resolve() for r in project_roots)})
-    return [root / name for root in roots for name in PROTECTED_NAMES] + [build_dir.resolve()]
+def real_root(task: Task) -> Path:
+    return Path(os.path.realpath(task.owner.root))
+
+
+def protected_paths(
+    task: Task, project_roots: list[Path], build_dir: Path, environ: dict[str, str]
+) -> list[Path]:
+    """What a write grant must not cover: every manifest, cargo configuration and toolchain
+    file cargo would read for any package of the project, and cargo's and rustup's homes."""
+    roots = sorted({real_root(task), *(Path(os.path.realpath(r)) for r in project_roots)})
+    paths = [root / name for root in roots for name in PROTECTED_NAMES]
+    for ancestor in sorted({a for root in roots for a in root.parents}):
+        paths += [ancestor / ".cargo", ancestor / "rust-toolchain", ancestor / "rust-toolchain.toml"]
+    home = os.path.expanduser("~")
+    paths.append(Path(environ.get("CARGO_HOME") or os.path.join(home, ".cargo")))
+    paths.append(Path(environ.get("RUSTUP_HOME") or os.path.join(home, ".rustup")))
+    return paths + [build_dir]
 
 
 def _overlap(a: Path, b: Path) -> bool:
@@ -81,7 +102,7 @@ def _check_writes(
 ) -> tuple[Path, ...]:
     covered: list[Path] = []
     for mount in (m for m in mounts if m.writable):
-        if _overlap(mount.host, cache_dir.resolve()):
+        if _overlap(mount.host, cache_dir):
             raise ConfigError(
                 f"task `{task.name}`: `write` path `{mount.guest}` overlaps cargo-task's "
                 f"cache of compiled code ({cache_dir}), which is never writable",
@@ -129,16 +150,19 @@ def grant(
     args: list[str],
     environ: dict[str, str],
     overrides: Overrides,
-    project_roots: list[Path],
+    project_roots: Callable[[], list[Path]],
     build_dir: Path,
     cache_dir: Path,
 ) -> Grants:
     settings = task.settings
-    mounts = [Mount(task.owner.root.resolve(), "/", writable=False)]
+    mounts = [Mount(real_root(task), "/", writable=False)]
     mounts += [_mount(task, "read", g, False) for g in settings.read or ()]
     mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
-    protected = protected_paths(task, project_roots, build_dir)
-    covered = _check_writes(task, mounts, protected, cache_dir)
+    covered: tuple[Path, ...] = ()
+    if settings.write:
+        protected = protected_paths(task, project_roots(), build_dir, environ)
+        covered = _check_writes(task, mounts, [Path(os.path.realpath(p)) for p in protected],
+                                Path(os.path.realpath(cache_dir)))  # fmt: skip
     return Grants(
         argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
         env=tuple((k, _utf8(f"environment variable `{k}`", v)) for k, v in _env(settings, environ)),

@@ -82,7 +82,7 @@ def decide_grants(selection: Selection, request: Request) -> Grants:
         list(request.args),
         request.environ,
         request.overrides,
-        project_roots=[m.root for m in selection.project.manifests],
+        project_roots=selection.project.roots,
         build_dir=selection.build_root,
         cache_dir=cache_dir(request.environ),
     )

@@ -11,6 +11,7 @@ host call (sleep, a silent stdin), which no epoch can interrupt, is ended with t
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -149,7 +150,39 @@ class _Filtered:
         self.thread.join(timeout=GRACE_SECONDS)
 
 
-def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filtered]):
+def _open_without_links(path: str) -> int:
+    """A descriptor for the directory `path`, failing if any component is now a symlink.
+
+    Grants were checked for links when decided; opening each component with O_NOFOLLOW
+    closes the window in which a running task could swap a directory for a link.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    fd = os.open("/", flags)
+    try:
+        for part in path.strip("/").split("/"):
+            if part:
+                parent, fd = fd, os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(parent)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _preopen(wasi, mount, opened: list[int], task: str) -> None:
+    try:
+        fd = _open_without_links(str(mount.host))
+    except OSError as e:
+        raise SandboxError(
+            f"task `{task}`: `{mount.host}` changed since its grant was checked: {e.strerror}",
+            help="a symbolic link or a missing directory on the way is refused",
+            exit_code=1,
+        ) from None
+    opened.append(fd)
+    wasi.preopen_dir(f"/proc/self/fd/{fd}", mount.guest, mount.writable)
+
+
+def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filtered], opened: list[int], task: str):
     wasi = wasmtime.WasiConfig()
     wasi.argv = list(grants.argv)
     wasi.env = [list(pair) for pair in grants.env]
@@ -162,7 +195,7 @@ def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filte
         else:
             getattr(wasi, f"inherit_{name}")()
     for mount in grants.mounts:
-        wasi.preopen_dir(str(mount.host), mount.guest, mount.writable)
+        _preopen(wasi, mount, opened, task)
     if scratch is not None:
         wasi.preopen_dir(scratch, "/tmp", True)
     if grants.network:
@@ -230,7 +263,10 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         filtered = {fd: _Filtered(fd) for fd in (1, 2) if os.isatty(fd)}
         for pipe in filtered.values():
             cleanup.callback(pipe.finish)
-        command = _instantiate(task, payload, grants, _wasi_config(grants, scratch, filtered))
+        opened: list[int] = []
+        cleanup.callback(lambda: [os.close(fd) for fd in opened])
+        wasi = _wasi_config(grants, scratch, filtered, opened, task)
+        command = _instantiate(task, payload, grants, wasi)
         # No store.close(): closing it while the guest's function objects are still alive
         # crashed the interpreter at exit (seen after Ctrl-C). Garbage collection frees it.
         return _supervise(task, command, grants, abandon)
@@ -238,37 +274,44 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
 
 
 def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
+    """Run the guest on a worker thread; the main thread keeps time and takes Ctrl-C.
+
+    The wait is on an Event the guest sets, not on `Thread.join`: a join interrupted by
+    Ctrl-C marks a still-running thread as finished (Python 3.11).
+    """
     outcome: dict[str, object] = {}
+    finished = threading.Event()
 
     def guest() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the main thread's to handle
         try:
             outcome["ok"] = command.run()
         except BaseException as e:  # reported by the main thread
             outcome["error"] = e
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
-    worker.start()
     deadline = time.monotonic() + grants.timeout if grants.timeout else None
     stopping: TaskError | None = None
-    while worker.is_alive():
+    started = False
+    while True:
         try:
-            if deadline is not None and stopping is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    stopping = _timed_out(task, grants.timeout or 0)
-                    engine().increment_epoch()
-                    deadline = time.monotonic() + GRACE_SECONDS
-                    continue
-                worker.join(min(remaining, 0.5))
-            elif stopping is not None:
-                worker.join(max(0.0, deadline - time.monotonic()) if deadline else GRACE_SECONDS)
-                if worker.is_alive():
-                    abandon(stopping)
-            else:
-                worker.join(0.5)
+            if not started:
+                started = True
+                worker.start()
+            wait = 0.5 if deadline is None else max(0.0, min(deadline - time.monotonic(), 0.5))
+            if finished.wait(wait):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                if stopping is not None:
+                    abandon(stopping)  # stuck in a host call that no epoch interrupts
+                stopping = _timed_out(task, grants.timeout or 0)
+                engine().increment_epoch()
+                deadline = time.monotonic() + GRACE_SECONDS
         except KeyboardInterrupt:
-            if stopping is not None:
-                abandon(stopping)
+            if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
+                abandon(stopping)  # a second Ctrl-C: leave now
             stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
             engine().increment_epoch()
             deadline = time.monotonic() + GRACE_SECONDS

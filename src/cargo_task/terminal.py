@@ -19,6 +19,16 @@ def use_color(choice: str | None, environ: dict[str, str], stream: TextIO) -> bo
     return stream.isatty() and environ.get("TERM") != "dumb"
 
 
+# Control characters in text the tool prints (task names, descriptions, paths, arguments)
+# are shown, not obeyed: a repository must not drive the terminal just by being listed.
+_VISIBLE = {c: "^" + chr(c ^ 0x40) for c in (*range(0x20), 0x7F) if c not in (0x09,)}
+_VISIBLE.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+
+
+def printable(text: str) -> str:
+    return text.translate(_VISIBLE)
+
+
 class Reporter:
     """Everything the tool itself says goes through here, to stderr, cargo-style."""
 
@@ -33,7 +43,7 @@ class Reporter:
     def status(self, verb: str, message: str) -> None:
         """`   Compiling foo` style progress; silent with -q."""
         if self.verbosity >= 0:
-            self.stream.write(f"{self._paint(_BOLD_GREEN, verb.rjust(12))} {message}\n")
+            self.stream.write(f"{self._paint(_BOLD_GREEN, verb.rjust(12))} {printable(message)}\n")
             self.stream.flush()
 
     def note(self, message: str) -> None:
@@ -42,11 +52,13 @@ class Reporter:
             self.status("Info", message)
 
     def warning(self, message: str) -> None:
-        self.stream.write(f"{self._paint(_BOLD_YELLOW, 'warning')}{self._paint(_BOLD, ':')} {message}\n")
+        self.stream.write(f"{self._paint(_BOLD_YELLOW, 'warning')}{self._paint(_BOLD, ':')} {printable(message)}\n")
         self.stream.flush()
 
     def error(self, message: str, help: str | None = None) -> None:
-        self.stream.write(f"{self._paint(_BOLD_RED, 'error')}{self._paint(_BOLD, ':')} {message}\n")
+        lines = [printable(line) for line in message.splitlines()] or [""]
+        self.stream.write(f"{self._paint(_BOLD_RED, 'error')}{self._paint(_BOLD, ':')} ")
+        self.stream.write("\n".join(lines) + "\n")
         if help:
-            self.stream.write(f"{self._paint(_BOLD_CYAN, 'help')}{self._paint(_BOLD, ':')} {help}\n")
+            self.stream.write(f"{self._paint(_BOLD_CYAN, 'help')}{self._paint(_BOLD, ':')} {printable(help)}\n")
         self.stream.flush()

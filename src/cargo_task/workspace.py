@@ -40,6 +40,13 @@ class Project(NamedTuple):
     package: Manifest | None  # None for a virtual workspace root with no -p
     target_dir: Path
 
+    def roots(self) -> list[Path]:
+        """Every package directory of the project: a task must not write any of their manifests."""
+        found = [m.root for m in self.manifests]
+        if self.workspace is not None:
+            found += member_roots(self.workspace)
+        return found
+
     @property
     def manifests(self) -> list[Manifest]:
         """Owners of tasks, workspace first so that the package overrides it."""
@@ -102,8 +109,9 @@ def find_workspace(package: Manifest) -> Manifest | None:
     return None
 
 
-def workspace_members(workspace: Manifest) -> list[Manifest]:
-    members = []
+def member_roots(workspace: Manifest) -> list[Path]:
+    """The directories of the workspace's members (its `members` globs less `exclude`)."""
+    roots = []
     excluded = _member_patterns(workspace, "exclude")
     for pattern in _member_patterns(workspace, "members"):
         for path in sorted(workspace.root.glob(pattern)):
@@ -111,7 +119,12 @@ def workspace_members(workspace: Manifest) -> list[Manifest]:
             if (path / "Cargo.toml").is_file() and not any(
                 fnmatch.fnmatchcase(relative, e) for e in excluded
             ):
-                members.append(read_manifest(path / "Cargo.toml"))
+                roots.append(path)
+    return roots
+
+
+def workspace_members(workspace: Manifest) -> list[Manifest]:
+    members = [read_manifest(root / "Cargo.toml") for root in member_roots(workspace)]
     if workspace.package_name is not None:
         members.insert(0, workspace)
     return members

@@ -21,7 +21,7 @@ def paths(root: Path, *written: str) -> tuple[GrantPath, ...]:
 
 def grants_for(root: Path, environ=None, overrides=Overrides(), **settings):
     return grant(make_task(root, **settings), ["a", "--help"], environ or {}, overrides,
-                 [root], root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
+                 lambda: [root], root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
 
 
 @pytest.fixture
@@ -66,10 +66,30 @@ def test_writes_that_reach_the_manifest_or_tasks_are_refused(root, written):
     assert "allow-write-manifest = true" in raised.value.help
 
 
-def test_a_symlink_does_not_hide_a_protected_directory(root):
+def test_a_symlink_in_a_grant_is_refused(root, tmp_path):
     (root / "src" / "sneaky").symlink_to(root)
-    with pytest.raises(ConfigError, match="would let the task change"):
+    with pytest.raises(ConfigError, match="goes through a symbolic link and would grant"):
         grants_for(root, write=paths(root, "src/sneaky"))
+    (root / "linked").symlink_to(tmp_path / "data")
+    with pytest.raises(ConfigError, match="goes through a symbolic link"):
+        grants_for(root, read=paths(root, "linked"))
+
+
+@pytest.mark.parametrize("written", ["../.cargo", "../cargo-home", "../rustup-home"])
+def test_cargo_and_rustup_configuration_outside_the_project_is_protected(root, written):
+    for d in (".cargo", "cargo-home", "rustup-home"):
+        (root.parent / d).mkdir()
+    environ = {"CARGO_HOME": str(root.parent / "cargo-home"), "RUSTUP_HOME": str(root.parent / "rustup-home")}
+    with pytest.raises(ConfigError, match="would let the task change"):
+        grants_for(root, environ, write=paths(root, written))
+
+
+def test_other_members_of_the_workspace_are_protected(root):
+    member = root / "crates" / "other"
+    member.mkdir(parents=True)
+    task = make_task(root, write=paths(root, "crates"))
+    with pytest.raises(ConfigError, match="other/Cargo.toml"):
+        grant(task, [], {}, Overrides(), lambda: [root, member], root / "t", root.parent / "c")
 
 
 def test_allow_write_manifest_lets_it_through_and_is_remembered_for_the_warning(root):
@@ -98,6 +118,6 @@ def test_command_line_limits_override_the_table(root):
 def test_arguments_and_variables_must_be_utf8(root):
     bad = b"caf\xe9".decode("utf-8", "surrogateescape")
     with pytest.raises(ConfigError, match=r"argument 1 is not valid UTF-8: b'caf\\xe9'"):
-        grant(make_task(root), [bad], {}, Overrides(), [root], root / "t", root.parent / "c")
+        grant(make_task(root), [bad], {}, Overrides(), lambda: [root], root / "t", root.parent / "c")
     with pytest.raises(ConfigError, match="environment variable `NAME` is not valid UTF-8"):
         grants_for(root, environ={"NAME": bad}, inherit_env=("NAME",))
