@@ -85,6 +85,14 @@ def parse_size(value: object) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
 
 
+def human_size(size: int) -> str:
+    """The inverse of parse_size, for messages: 536870912 -> "512 MiB"."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("true or false")

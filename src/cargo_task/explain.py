@@ -10,15 +10,9 @@ import os
 import tomllib
 from pathlib import Path
 
+from cargo_task.config import human_size
 from cargo_task.grants import Grants
 from cargo_task.pipeline import Selection
-
-
-def _size(size: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
 
 
 def _package_manifest(package: dict, cargo_home: Path, path_deps: dict[str, str]) -> Path | None:
@@ -96,7 +90,7 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     )
     lines.append("stdin: " + ("the terminal's" if grants.stdin else "empty"))
     timeout = f"{grants.timeout:g}s" if grants.timeout else "none"
-    lines.append(f"limits: time {timeout}, memory {_size(grants.memory)}")
+    lines.append(f"limits: time {timeout}, memory {human_size(grants.memory)}")
     lines.append("processes: none (a task cannot start programs)")
     deps = sorted(task.owner.dependencies)
     lines.append("task-dependencies: " + (", ".join(deps) if deps else "none"))

@@ -23,6 +23,7 @@ from ctypes import POINTER, byref, c_uint8, create_string_buffer
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from cargo_task.config import human_size
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
 from cargo_task.neutralize import Neutralizer
@@ -109,13 +110,6 @@ def _export(store: wasmtime.Store, instance, name: str, within=None):
 def _first_line(error: BaseException) -> str:
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[0].strip() if lines else type(error).__name__
-
-
-def _human_size(size: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
 
 
 class _Filtered:
@@ -339,6 +333,6 @@ def _exit_code(task: str, outcome: dict[str, object], grants: Grants) -> int:
         raise SandboxError(
             f"task `{task}` was stopped by a trap: {_first_line(error).removeprefix('error while executing at wasm backtrace:')}",
             help="a panic, or an allocation beyond the task's memory limit "
-            f"({_human_size(grants.memory)}: raise it with `memory = \"...\"` or --memory)",
+            f"({human_size(grants.memory)}: raise it with `memory = \"...\"` or --memory)",
         )
     raise error  # a bug in cargo-task, not in the task

@@ -8,24 +8,8 @@ from pathlib import Path
 
 import pytest
 
-FILES_TASK = """
-//! r:PATH, w:PATH, ls:PATH on the command line.
-fn main() {
-    for arg in std::env::args().skip(1) {
-        let (op, path) = arg.split_once(':').unwrap();
-        let result = match op {
-            "r" => std::fs::read_to_string(path).map(|s| s.trim().to_string()),
-            "w" => std::fs::write(path, "written").map(|_| "ok".into()),
-            "ls" => std::fs::read_dir(path).map(|d| d.count().to_string()),
-            _ => unreachable!(),
-        };
-        match result {
-            Ok(v) => println!("{arg} -> ok {v}"),
-            Err(e) => println!("{arg} -> err {:?}", e.kind()),
-        }
-    }
-}
-"""
+from tests.e2e.conftest import TASKS
+
 
 HTTP_TASK = """
 //! Fetch http://AUTHORITY/ through wasi:http and print the status and body.
@@ -110,7 +94,7 @@ def granted(tmp_path_factory):
     project.write("out/.keep", "")
     (base / "shared-data").mkdir()
     (base / "shared-data" / "fact.txt").write_text("outside the project\n")
-    project.write("tasks/files.rs", FILES_TASK)
+    project.write("tasks/files.rs", TASKS["files.rs"])
     project.write("tasks/quiet.rs", """
         use std::io::Read;
         fn main() {
