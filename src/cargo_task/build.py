@@ -6,6 +6,7 @@ rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,10 +19,13 @@ BUILD_ENV = frozenset((
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
     "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTUP_DIST_SERVER",
     "RUSTUP_UPDATE_ROOT", "RUSTUP_AUTO_INSTALL", "RUSTC", "RUSTC_WRAPPER",
-    "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-    "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSH_AUTH_SOCK",
+    "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL", "NO_PROXY", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "SSH_AUTH_SOCK",
 ))  # fmt: skip
+# Proxy URLs often carry a password: cargo gets them as `--config http.proxy=...`, which
+# rustc never sees, so `env!` in a task cannot capture them. In cargo's order of precedence.
+PROXY_ENV = ("CARGO_HTTP_PROXY", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+             "ALL_PROXY", "all_proxy")  # fmt: skip
 BUILD_ENV_PREFIXES = ("CARGO_NET_", "CARGO_HTTP_")
 # Where a registry is and how to talk to it; never its token.
 REGISTRY_PREFIX, REGISTRY_SUFFIXES = "CARGO_REGISTRIES_", ("_INDEX", "_PROTOCOL")
@@ -30,9 +34,14 @@ REGISTRY_PREFIX, REGISTRY_SUFFIXES = "CARGO_REGISTRIES_", ("_INDEX", "_PROTOCOL"
 def needed_by_the_build(name: str) -> bool:
     return (
         name in BUILD_ENV
-        or name.startswith(BUILD_ENV_PREFIXES)
+        or name.startswith(BUILD_ENV_PREFIXES) and name not in PROXY_ENV
         or name.startswith(REGISTRY_PREFIX) and name.endswith(REGISTRY_SUFFIXES)
     )
+
+
+def proxy_options(environ: dict[str, str]) -> list[str]:
+    proxy = next((environ[name] for name in PROXY_ENV if environ.get(name)), None)
+    return ["--config", f"http.proxy={json.dumps(proxy)}"] if proxy else []
 
 
 def build_environment(environ: dict[str, str]) -> dict[str, str]:
@@ -44,6 +53,7 @@ class Toolchain(NamedTuple):
     rustc: str
     env: dict[str, str]
     cwd: Path
+    proxy: list[str]  # cargo options that pass the user's proxy without the environment
 
     @classmethod
     def from_environment(cls, environ: dict[str, str], cwd: Path) -> Toolchain:
@@ -53,6 +63,7 @@ class Toolchain(NamedTuple):
             rustc=environ.get("RUSTC") or "rustc",
             env=build_environment(environ),
             cwd=cwd,
+            proxy=proxy_options(environ),
         )
 
 
@@ -100,7 +111,7 @@ def build_task(
     command = [
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
-        "--color", color,
+        "--color", color, *toolchain.proxy,
     ]  # fmt: skip
     if verbosity < 0:
         command.append("--quiet")

@@ -31,27 +31,27 @@ class Cache:
     def __init__(self, root: Path):
         self.root = root
 
-    def _record_path(self, build_dir: Path, task: str) -> Path:
-        project = hashlib.sha256(str(build_dir).encode()).hexdigest()[:16]
+    def _record_path(self, package_dir: Path, task: str) -> Path:
+        project = hashlib.sha256(str(package_dir).encode()).hexdigest()[:16]
         return self.root / "records" / project / f"{task}.json"
 
     def _component_path(self, key: str) -> Path:
         return self.root / "components" / f"{key}.cwasm"
 
-    def load_record(self, build_dir: Path, task: str) -> Record | None:
+    def load_record(self, package_dir: Path, task: str) -> Record | None:
         try:
-            data = json.loads(self._record_path(build_dir, task).read_bytes())
-            if data.get("version") != _RECORD_VERSION:
+            data = json.loads(self._record_path(package_dir, task).read_bytes())
+            if not isinstance(data, dict) or data.get("version") != _RECORD_VERSION:
                 return None
             stamps = [(str(p), int(m), int(s)) for p, m, s in data["stamps"]]
             return Record(str(data["fingerprint"]), stamps, str(data["component"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def save_record(self, build_dir: Path, task: str, record: Record) -> None:
+    def save_record(self, package_dir: Path, task: str, record: Record) -> None:
         data = {"version": _RECORD_VERSION, "fingerprint": record.fingerprint,
                 "stamps": record.stamps, "component": record.component}  # fmt: skip
-        write_atomic(self._record_path(build_dir, task), json.dumps(data).encode())
+        write_atomic(self._record_path(package_dir, task), json.dumps(data).encode())
 
     def load_component(self, key: str) -> bytes | None:
         try:

@@ -1,11 +1,12 @@
 """`[*.metadata.tasks]` and `[*.metadata.task-dependencies]` -> validated, frozen settings.
 
-Pure: reads dictionaries that `workspace` loaded, touches no file. Every message names the
+Pure: reads dictionaries that `workspace` loaded and makes paths absolute; touches no file. Every message names the
 manifest, the key and what was expected; an unknown key suggests the near miss.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -15,10 +16,8 @@ from cargo_task.workspace import Manifest
 
 TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
-DEPENDENCY_KEYS = {
-    "version", "path", "git", "branch", "tag", "rev", "features", "default-features",
-    "package", "registry", "optional",
-}  # fmt: skip
+CRATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_MEMORY = 1 << 40
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
@@ -30,9 +29,11 @@ _SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class GrantPath(NamedTuple):
-    """A path as written in a `read`/`write` grant, and where it points on the host."""
+    """A path as written in a `read`/`write` grant, the directory of the manifest that wrote
+    it, and where it points on the host."""
 
     written: str
+    base: Path
     host: Path
 
 
@@ -77,12 +78,14 @@ def parse_duration(value: object) -> float:
 
 def parse_size(value: object) -> int:
     """`"512MiB"`, `"2GB"` or a number of bytes -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if match is None or int(match.group(1)) <= 0:
-        raise ValueError('a positive size such as "512MiB", "2GiB" or "100MB"')
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(value) if isinstance(value, str) else None
+        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)] if match else 0
+    if not 0 < size <= MAX_MEMORY:
+        raise ValueError('a positive size up to 1TiB such as "512MiB", "2GiB" or "100MB"')
+    return size
 
 
 def human_size(size: int) -> str:
@@ -100,15 +103,20 @@ def _boolean(value: object) -> bool:
 
 
 def _string(value: object) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\0" in value:
         raise ValueError("a string")
     return value
 
 
 def _strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and "\0" not in v for v in value):
         raise ValueError("a list of strings")
     return tuple(value)
+
+
+def _absolute(base: Path, written: str) -> Path:
+    """`written` against the manifest's directory, `..` folded, links left alone."""
+    return Path(os.path.normpath(os.path.join(base, written)))
 
 
 def _inherit_env(value: object) -> bool | tuple[str, ...]:
@@ -143,8 +151,8 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 
 def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
-    import difflib
-
+    import difflib  # only on the error path
+    
     if key in ("tcp", "udp", "sockets"):
         return ConfigError(
             f"`{key}` in {where}: TCP and UDP sockets cannot be granted, because Wasmtime's "
@@ -177,29 +185,49 @@ def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSe
             raise ConfigError(f"`{key}` in {where} must be {e}, not `{value!r}`") from None
     base = manifest.parent
     if "path" in values:
-        values["path"] = (base / values["path"]).resolve()
+        values["path"] = _absolute(base, values["path"])
     for field in ("read", "write"):
         if field in values:
-            values[field] = tuple(GrantPath(p, base / p) for p in values[field])
+            values[field] = tuple(GrantPath(p, base, _absolute(base, p)) for p in values[field])
     return TaskSettings(**values)
+
+
+_DEPENDENCY_KEYS: dict[str, Callable[[Any], Any]] = {
+    "version": _string, "path": _string, "git": _string, "branch": _string, "tag": _string,
+    "rev": _string, "package": _string, "registry": _string, "features": _strings,
+    "default-features": _boolean,
+}  # fmt: skip
 
 
 def parse_dependency(manifest: Path, section: str, name: str, spec: object) -> dict[str, Any]:
     where = f"`{section}.{name}` of `{manifest}`"
+    if not CRATE_NAME.match(name):
+        raise ConfigError(f"invalid crate name `{name}` in `{section}` of `{manifest}`")
     if isinstance(spec, str):
-        return {"version": spec}
+        spec = {"version": spec}
     if not isinstance(spec, dict):
         raise ConfigError(
             f"{where} must be a version string or a table like cargo's [dependencies]",
             help=f'for example `{name} = "1"` or `{name} = {{ version = "1", features = [...] }}`',
         )
-    for key in spec:
-        if key not in DEPENDENCY_KEYS:
-            raise _unknown_key(where, key, DEPENDENCY_KEYS)
-    spec = dict(spec)
-    if isinstance(spec.get("path"), str):
-        spec["path"] = str((manifest.parent / spec["path"]).resolve())
-    return spec
+    if "workspace" in spec:
+        raise ConfigError(
+            f"`workspace` in {where}: task-dependencies are built outside the workspace",
+            help="give the dependency in full, for example `version = \"1\"`",
+        )
+    checked: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key not in _DEPENDENCY_KEYS:
+            raise _unknown_key(where, key, set(_DEPENDENCY_KEYS))
+        try:
+            checked[key] = _DEPENDENCY_KEYS[key](value)
+        except ValueError as e:
+            raise ConfigError(f"`{key}` in {where} must be {e}, not `{value!r}`") from None
+        if key == "features":
+            checked[key] = list(value)
+    if "path" in checked:
+        checked["path"] = str(_absolute(manifest.parent, checked["path"]))
+    return checked
 
 
 def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:

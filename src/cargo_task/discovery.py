@@ -23,6 +23,7 @@ class Owner(NamedTuple):
     key: str  # names the generated package: the package's name, or "workspace"
     edition: str
     dependencies: dict[str, dict[str, Any]]
+    sources: tuple[tuple[str, Path], ...]  # its own tasks' main files, shadowed ones included
 
     @property
     def tasks_dir(self) -> Path:
@@ -64,6 +65,8 @@ def task_files(tasks_dir: Path) -> dict[str, Path]:
         entries = sorted(tasks_dir.iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return found
+    except OSError as e:
+        raise ConfigError(f"could not read the tasks directory `{tasks_dir}`: {e.strerror}") from None
     for entry in entries:
         if entry.suffix == ".rs" and entry.is_file():
             name, source = entry.stem, entry
@@ -85,8 +88,9 @@ def task_files(tasks_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _checked_path(name: str, said: TaskSettings, manifest: Manifest) -> Path | None:
-    if said.path is not None and not said.path.is_file():
+def _checked_path(name: str, said: TaskSettings, manifest: Manifest) -> Path:
+    assert said.path is not None
+    if not said.path.is_file():
         raise ConfigError(
             f"task `{name}` in `{manifest.path}` has `path = \"{said.path}\"`, which is not a file",
             help="point `path` at the task's main .rs file",
@@ -116,25 +120,26 @@ def discover(project: Project) -> dict[str, Task]:
         configs = _configs(manifest)
         for config in configs:
             dependencies = {**dependencies, **config.dependencies}
-        owner = Owner(
-            root=manifest.root,
-            manifest=manifest.path,
-            key=manifest.package_name if manifest is project.package else "workspace",
-            edition=_edition(manifest, project.workspace),
-            dependencies=dependencies,
-        )
-        files = task_files(owner.tasks_dir)
         settings: dict[str, TaskSettings] = {}
         for config in configs:
             for name, said in config.tasks.items():
                 settings[name] = said.over(settings.get(name, TaskSettings()))
-        for name, source in files.items():
-            said = settings.pop(name, TaskSettings())
-            tasks[name] = Task(name, _checked_path(name, said, manifest) or source, owner, said)
+        own = task_files(manifest.root / "tasks")
         for name, said in settings.items():
             if said.path is not None:
-                tasks[name] = Task(name, _checked_path(name, said, manifest), owner, said)
-            elif name in tasks:  # settings for a task the workspace defines
+                own[name] = _checked_path(name, said, manifest)
+        owner = Owner(
+            root=manifest.root,
+            manifest=manifest.path,
+            key=manifest.package_name or "workspace",
+            edition=_edition(manifest, project.workspace),
+            dependencies=dependencies,
+            sources=tuple(sorted(own.items())),
+        )
+        for name, source in own.items():
+            tasks[name] = Task(name, source, owner, settings.pop(name, TaskSettings()))
+        for name, said in settings.items():
+            if name in tasks:  # settings for a task the workspace defines
                 inherited = tasks[name]
                 tasks[name] = Task(name, inherited.source, inherited.owner,
                                    said.over(inherited.settings))  # fmt: skip

@@ -23,5 +23,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def cache_dir(environ: dict[str, str]) -> Path:
     """Compiled components and build records: outside every project, so no task can reach them."""
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base).resolve() / "cargo-task-wasm"
+    base = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG rule: a relative value is ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(os.path.realpath(base)) / "cargo-task-wasm"

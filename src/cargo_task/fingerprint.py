@@ -16,13 +16,12 @@ from pathlib import Path
 
 from cargo_task import __version__
 from cargo_task.build import Toolchain
-from cargo_task.sandbox import engine_id
 from cargo_task.scaffold import TARGET, Scaffold
 
 Stamp = tuple[str, int, int]  # path, mtime in ns, size; (path, -1, -1) when missing
 
 # The build environment variables whose values change what cargo produces.
-TOOLCHAIN_ENV = ("RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER", "CARGO_HOME", "RUSTUP_HOME")
+TOOLCHAIN_ENV = ("RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER")
 
 
 def stamp(path: Path | str) -> Stamp:
@@ -33,9 +32,10 @@ def stamp(path: Path | str) -> Stamp:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
-def _config_files(toolchain: Toolchain) -> list[Path]:
-    """Files that choose the toolchain or configure cargo for a build run in `cwd`."""
-    files = []
+def _config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
+    """Files that choose the toolchain or configure cargo for a build run in `cwd`, and the
+    manifests of path dependencies (their sources are in the dep-info, these are not)."""
+    files = [scaffold.directory / "Cargo.lock"]
     for directory in (toolchain.cwd, *toolchain.cwd.parents):
         files += [directory / "rust-toolchain", directory / "rust-toolchain.toml"]
         files += [directory / ".cargo" / "config", directory / ".cargo" / "config.toml"]
@@ -43,22 +43,21 @@ def _config_files(toolchain: Toolchain) -> list[Path]:
     cargo_home = Path(toolchain.env.get("CARGO_HOME") or home / ".cargo")
     rustup_home = Path(toolchain.env.get("RUSTUP_HOME") or home / ".rustup")
     files += [cargo_home / "config", cargo_home / "config.toml", rustup_home / "settings.toml"]
-    if os.path.isabs(toolchain.cargo):
-        files.append(Path(toolchain.cargo))
+    for dependency in scaffold.path_dependencies:
+        files += [dependency / "Cargo.toml", dependency / "build.rs"]
     return files
 
 
-def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain) -> str:
+def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain, engine: str) -> str:
+    """`engine` identifies the Wasmtime that would load the cached machine code."""
     digest = hashlib.sha256()
     for part in (
         __version__,
+        engine,
         scaffold.common,
         scaffold.bins[task],
-        toolchain.cargo,
         *(f"{k}={toolchain.env.get(k, '')}" for k in TOOLCHAIN_ENV),
-        repr(stamp(scaffold.directory / "Cargo.lock")),
-        engine_id(),  # another Wasmtime cannot load the cached machine code
-        *(repr(stamp(f)) for f in _config_files(toolchain)),
+        *(repr(stamp(f)) for f in _config_files(scaffold, toolchain)),
     ):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
@@ -85,14 +84,15 @@ def _unescape_split(text: str) -> list[str]:
     return words
 
 
-def dep_info_sources(dep_info: Path) -> list[str]:
-    """The files cargo says the artifact was built from."""
+def dep_info_sources(dep_info: Path, base: Path) -> list[str]:
+    """The files cargo says the artifact was built from (relative ones taken from `base`)."""
     sources: list[str] = []
     text = dep_info.read_text(encoding="utf-8", errors="surrogateescape")
     for line in text.replace("\\\n", " ").splitlines():
         _, colon, deps = line.partition(": ")
         if colon:
-            sources += [d for d in _unescape_split(deps) if d not in sources]
+            found = (os.path.join(base, d) for d in _unescape_split(deps))
+            sources += [d for d in found if d not in sources]
     return sources
 
 

@@ -63,7 +63,8 @@ def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
     absolute = os.path.isabs(grant.written)
     real = Path(os.path.realpath(host))
     # A link on the way (even one a task planted earlier) would carry the grant elsewhere.
-    meant = Path(os.path.normpath(grant.written if absolute else real_root(task) / grant.written))
+    base = "/" if absolute else os.path.realpath(grant.base)
+    meant = Path(os.path.normpath(os.path.join(base, grant.written)))
     if real != meant:
         raise ConfigError(
             f"task `{task.name}`: `{key}` path `{grant.written}` goes through a symbolic link "
@@ -78,19 +79,28 @@ def real_root(task: Task) -> Path:
     return Path(os.path.realpath(task.owner.root))
 
 
+class Surroundings(NamedTuple):
+    """What a task's build or other tasks' builds read, beyond the task's own directory."""
+
+    package_roots: list[Path]  # every package of the project, workspace members included
+    task_sources: list[Path]  # every task's main file, wherever `path` put it
+    dependency_dirs: list[Path]  # path task-dependencies: their build scripts run on the host
+
+
 def protected_paths(
-    task: Task, project_roots: list[Path], build_dir: Path, environ: dict[str, str]
+    task: Task, around: Surroundings, build_root: Path, environ: dict[str, str]
 ) -> list[Path]:
-    """What a write grant must not cover: every manifest, cargo configuration and toolchain
-    file cargo would read for any package of the project, and cargo's and rustup's homes."""
-    roots = sorted({real_root(task), *(Path(os.path.realpath(r)) for r in project_roots)})
+    """What a write grant must not cover: what cargo reads to build any task of the project
+    (manifests, configuration, toolchain files, task sources, path dependencies), version
+    control, and cargo's and rustup's homes."""
+    roots = sorted({real_root(task), *(Path(os.path.realpath(r)) for r in around.package_roots)})
     paths = [root / name for root in roots for name in PROTECTED_NAMES]
     for ancestor in sorted({a for root in roots for a in root.parents}):
-        paths += [ancestor / ".cargo", ancestor / "rust-toolchain", ancestor / "rust-toolchain.toml"]
+        paths += [ancestor / name for name in (".cargo", ".git", "rust-toolchain", "rust-toolchain.toml")]
     home = os.path.expanduser("~")
     paths.append(Path(environ.get("CARGO_HOME") or os.path.join(home, ".cargo")))
     paths.append(Path(environ.get("RUSTUP_HOME") or os.path.join(home, ".rustup")))
-    return paths + [build_dir]
+    return paths + around.task_sources + around.dependency_dirs + [build_root]
 
 
 def _overlap(a: Path, b: Path) -> bool:
@@ -117,7 +127,7 @@ def _check_writes(
                     "in the task's table if the task really must write it",
                 )
             covered.append(path)
-    return tuple(covered)
+    return tuple(dict.fromkeys(covered))
 
 
 def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -150,8 +160,8 @@ def grant(
     args: list[str],
     environ: dict[str, str],
     overrides: Overrides,
-    project_roots: Callable[[], list[Path]],
-    build_dir: Path,
+    surroundings: Callable[[], Surroundings],
+    build_root: Path,
     cache_dir: Path,
 ) -> Grants:
     settings = task.settings
@@ -160,12 +170,15 @@ def grant(
     mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
     covered: tuple[Path, ...] = ()
     if settings.write:
-        protected = protected_paths(task, project_roots(), build_dir, environ)
+        protected = protected_paths(task, surroundings(), build_root, environ)
         covered = _check_writes(task, mounts, [Path(os.path.realpath(p)) for p in protected],
                                 Path(os.path.realpath(cache_dir)))  # fmt: skip
     return Grants(
         argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
-        env=tuple((k, _utf8(f"environment variable `{k}`", v)) for k, v in _env(settings, environ)),
+        env=tuple(
+            (_utf8("an environment variable's name", k), _utf8(f"environment variable `{k}`", v))
+            for k, v in _env(settings, environ)
+        ),
         mounts=tuple(mounts),
         tmp=bool(settings.tmp),
         network=bool(settings.network),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 from cargo_task.discovery import Task, discover
 from cargo_task.errors import ConfigError, TaskError
 from cargo_task.files import cache_dir
-from cargo_task.grants import Grants, Overrides, grant
+from cargo_task.grants import Grants, Overrides, Surroundings, grant
 from cargo_task.terminal import Reporter
 from cargo_task.workspace import Project, locate
 
@@ -29,7 +29,7 @@ class Request(NamedTuple):
     manifest_path: str | None = None
     package: str | None = None
     verbosity: int = 0
-    color: str = "auto"  # what cargo is told: auto | always | never
+    color: str = "never"  # what cargo is told: always | never
     overrides: Overrides = Overrides()
 
 
@@ -44,10 +44,17 @@ class Selection(NamedTuple):
     def build_root(self) -> Path:
         return self.project.target_dir / "cargo-task"
 
+    def surroundings(self) -> Surroundings:
+        tasks = self.tasks.values()
+        dependencies = {
+            Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
+        }
+        return Surroundings(self.project.roots(), [t.source for t in tasks], sorted(dependencies))
+
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
 
-        return render(self.task.owner, list(self.tasks.values()), self.build_root)
+        return render(self.task.owner, self.build_root)
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -82,8 +89,8 @@ def decide_grants(selection: Selection, request: Request) -> Grants:
         list(request.args),
         request.environ,
         request.overrides,
-        project_roots=selection.project.roots,
-        build_dir=selection.build_root,
+        surroundings=selection.surroundings,
+        build_root=selection.build_root,
         cache_dir=cache_dir(request.environ),
     )
 
@@ -92,44 +99,45 @@ def prepare_component(
     selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True
 ) -> bytes:
     """The task's compiled component: from the cache when nothing changed, else built."""
-    from cargo_task import build, fingerprint
+    from cargo_task import build, fingerprint, sandbox
     from cargo_task.cache import Cache
 
     task = selection.task
     plan = selection.scaffold()
     cache = Cache(cache_dir(request.environ))
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
+    engine = sandbox.engine_id()
     record = cache.load_record(plan.directory, task.name) if trust_cache else None
     if (
         record is not None
-        and record.fingerprint == fingerprint.static_fingerprint(plan, task.name, toolchain)
+        and record.fingerprint == fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
         and fingerprint.still_fresh(record.stamps)
     ):
         payload = cache.load_component(record.component)
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component")
             return payload
-    return _build_and_compile(selection, request, reporter, plan, cache, toolchain, trust_cache)
+    return _build_and_compile(task, plan, toolchain, engine, cache, request, reporter, trust_cache)
 
 
-def _build_and_compile(selection, request, reporter, plan, cache, toolchain, trust_cache) -> bytes:
+def _build_and_compile(task, plan, toolchain, engine, cache, request, reporter, trust_cache) -> bytes:
     from cargo_task import build, fingerprint, sandbox, scaffold
     from cargo_task.cache import Record, component_key
 
-    task = selection.task
     scaffold.write(plan)
-    root = build.build_task(toolchain, plan, task.name, request.verbosity, request.color)
+    sysroot = build.build_task(toolchain, plan, task.name, request.verbosity, request.color)
     wasm = plan.wasm(task.name).read_bytes()
-    key = component_key(wasm, sandbox.engine_id())
+    key = component_key(wasm, engine)
     payload = cache.load_component(key) if trust_cache else None
     if payload is None:
         reporter.status("Compiling", f"`{task.name}` to native code with Wasmtime")
         payload = sandbox.compile_component(wasm, task.name)
         cache.save_component(key, payload)
-    sources = fingerprint.dep_info_sources(plan.dep_info(task.name))
-    stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(root)
-    static = fingerprint.static_fingerprint(plan, task.name, toolchain)
-    cache.save_record(plan.directory, task.name, Record(static, stamps, key))
+    sources = fingerprint.dep_info_sources(plan.dep_info(task.name), toolchain.cwd)
+    stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
+    if all(size >= 0 for _, _, size in stamps):  # a file it cannot find again: never fresh
+        static = fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
+        cache.save_record(plan.directory, task.name, Record(static, stamps, key))
     return payload
 
 
@@ -142,9 +150,13 @@ def run_task(
 ) -> int:
     from cargo_task import sandbox
 
-    for path in grants.writes_protected:
+    if grants.writes_protected:
+        shown = ", ".join(f"`{p}`" for p in grants.writes_protected[:3])
+        more = len(grants.writes_protected) - 3
         reporter.warning(
-            f"task `{selection.task.name}` may write `{path}` (allow-write-manifest = true)"
+            f"task `{selection.task.name}` may write {shown}"
+            + (f" and {more} more protected paths" if more > 0 else "")
+            + " (allow-write-manifest = true)"
         )
     import shlex
 

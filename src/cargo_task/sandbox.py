@@ -50,10 +50,10 @@ def engine() -> wasmtime.Engine:
 
 
 def engine_id() -> str:
-    """Serialized code only loads into the same Wasmtime with the same settings."""
-    site = os.path.dirname(os.path.dirname(wasmtime.__file__))
-    installed = sorted(n for n in os.listdir(site) if n.startswith("wasmtime-") and n.endswith(".dist-info"))
-    return f"{','.join(installed) or 'wasmtime'};{ENGINE_SETTINGS}"
+    """Serialized code only loads into the same Wasmtime with the same settings: the stamp of
+    the installed bindings (each release generates them anew) stands for the version."""
+    st = os.stat(ffi.__file__.replace("_ffi.py", "_bindings.py"))
+    return f"wasmtime {st.st_size}:{st.st_mtime_ns};{ENGINE_SETTINGS}"
 
 
 def _check(error) -> None:
@@ -74,6 +74,7 @@ def compile_component(wasm: bytes, task: str) -> bytes:
         raise SandboxError(
             f"task `{task}` did not build to a valid WASI 0.2 component: {_first_line(e)}",
             help="the task must be a binary built for wasm32-wasip2",
+            exit_code=1,
         ) from None
     try:
         raw = ffi.wasm_byte_vec_t()
@@ -193,9 +194,7 @@ def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filte
     if scratch is not None:
         wasi.preopen_dir(scratch, "/tmp", True)
     if grants.network:
-        from wasmtime import _ffi
-
-        _ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+        ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
     return wasi
 
 
@@ -223,8 +222,9 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
             raise SandboxError(
                 f"task `{task}` uses the network (wasi:http), but it has no network grant",
                 help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
+            exit_code=1,
             ) from None
-        raise SandboxError(f"task `{task}` could not start: {_first_line(e)}") from None
+        raise SandboxError(f"task `{task}` could not start: {_first_line(e)}", exit_code=1) from None
     finally:
         ffi.wasmtime_component_linker_delete(linker)
     interface = _export(store, instance, "wasi:cli/run@0.2.0")  # semver-aware: finds 0.2.x
@@ -236,6 +236,7 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
         raise SandboxError(
             f"task `{task}` is not a WASI command: it exports no `wasi:cli/run`",
             help="a task is a binary crate with `fn main()`",
+            exit_code=1,
         )
     return _Command(store, component, instance, run_func)
 
@@ -261,10 +262,14 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         cleanup.callback(lambda: [os.close(fd) for fd in opened])
         wasi = _wasi_config(grants, scratch, filtered, opened, task)
         command = _instantiate(task, payload, grants, wasi)
+
+        def leave(error: TaskError) -> NoReturn:
+            cleanup.close()  # the private /tmp too: abandoning ends the process at once
+            abandon(error)
+
         # No store.close(): closing it while the guest's function objects are still alive
         # crashed the interpreter at exit (seen after Ctrl-C). Garbage collection frees it.
-        return _supervise(task, command, grants, abandon)
-    raise AssertionError("unreachable")
+        return _supervise(task, command, grants, leave)
 
 
 def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
@@ -330,9 +335,24 @@ def _exit_code(task: str, outcome: dict[str, object], grants: Grants) -> int:
     if isinstance(error, wasmtime.ExitTrap):
         return error.code
     if isinstance(error, wasmtime.WasmtimeError):
-        raise SandboxError(
-            f"task `{task}` was stopped by a trap: {_first_line(error).removeprefix('error while executing at wasm backtrace:')}",
-            help="a panic, or an allocation beyond the task's memory limit "
-            f"({human_size(grants.memory)}: raise it with `memory = \"...\"` or --memory)",
-        )
+        reason = _trap_reason(str(error))
+        if "unreachable" in reason:
+            hint = (
+                "the task panicked or aborted; a failed allocation aborts too: its memory "
+                f"limit is {human_size(grants.memory)} (`memory = \"...\"` or --memory)"
+            )
+        elif "stack" in reason:
+            hint = "the task overflowed its stack: look for deep or endless recursion"
+        else:
+            hint = None
+        raise SandboxError(f"task `{task}` was stopped by a trap: {reason}", help=hint)
     raise error  # a bug in cargo-task, not in the task
+
+
+def _trap_reason(message: str) -> str:
+    """`wasm trap: ...` from Wasmtime's message, which leads with a long backtrace."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("wasm trap:"):
+            return line.removeprefix("wasm trap:").strip()
+    return lines[-1] if lines else "unknown"

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cargo_task.discovery import Owner, Task
+from cargo_task.discovery import Owner
 from cargo_task.files import write_atomic
 
 TARGET = "wasm32-wasip2"
@@ -28,6 +28,7 @@ class Scaffold(NamedTuple):
     directory: Path
     common: str  # everything but the [[bin]] sections
     bins: dict[str, str]
+    path_dependencies: tuple[Path, ...]
 
     @property
     def manifest(self) -> Path:
@@ -69,7 +70,7 @@ def _package_name(owner: Owner) -> str:
     return "cargo-task-" + re.sub(r"[^A-Za-z0-9_-]", "-", owner.key)
 
 
-def render(owner: Owner, tasks: list[Task], build_root: Path) -> Scaffold:
+def render(owner: Owner, build_root: Path) -> Scaffold:
     digest = hashlib.sha256(str(owner.root).encode()).hexdigest()[:12]
     directory = build_root / f"{owner.key}-{digest}"
     dependencies = "".join(
@@ -90,14 +91,14 @@ def render(owner: Owner, tasks: list[Task], build_root: Path) -> Scaffold:
         "[workspace]\n"
     )
     bins = {
-        task.name: (
-            f"\n[[bin]]\nname = {json.dumps(task.name)}\npath = {json.dumps(str(task.source))}\n"
+        name: (
+            f"\n[[bin]]\nname = {json.dumps(name)}\npath = {json.dumps(str(source))}\n"
             "test = false\nbench = false\ndoc = false\n"
         )
-        for task in tasks
-        if task.owner.root == owner.root
+        for name, source in owner.sources
     }
-    return Scaffold(directory, common, bins)
+    paths = tuple(Path(s["path"]) for _, s in sorted(owner.dependencies.items()) if "path" in s)
+    return Scaffold(directory, common, bins, paths)
 
 
 def write(scaffold: Scaffold) -> None:

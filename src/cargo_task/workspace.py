@@ -6,7 +6,6 @@ that claims it) and reads them. Knows nothing of tasks beyond handing their tabl
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import tomllib
 from pathlib import Path
@@ -64,7 +63,28 @@ def read_manifest(path: Path) -> Manifest:
         raise ConfigError(f"failed to parse manifest at `{path}`: {e}") from None
     except OSError as e:
         raise ConfigError(f"failed to read manifest at `{path}`: {e.strerror}") from None
+    _check_shape(path, data)
     return Manifest(path, data)
+
+
+def _check_shape(path: Path, data: dict[str, Any]) -> None:
+    """The few keys we read must have cargo's types; cargo itself checks the rest."""
+    def wrong(key: str, expected: str) -> ConfigError:
+        return ConfigError(f"`{key}` in `{path}` must be {expected}")
+
+    package, workspace = data.get("package"), data.get("workspace")
+    if package is not None:
+        if not isinstance(package, dict):
+            raise wrong("package", "a table")
+        if not isinstance(package.get("name"), str):
+            raise wrong("package.name", "a string")
+        if not isinstance(package.get("workspace", ""), str):
+            raise wrong("package.workspace", "a path")
+    if workspace is not None:
+        if not isinstance(workspace, dict):
+            raise wrong("workspace", "a table")
+        if not isinstance(workspace.get("package", {}), dict):
+            raise wrong("workspace.package", "a table")
 
 
 def find_manifest(start: Path) -> Path:
@@ -86,20 +106,21 @@ def _member_patterns(workspace: Manifest, key: str) -> list[str]:
 
 
 def _claims(workspace: Manifest, package_root: Path) -> bool:
-    if package_root == workspace.root:
-        return True
-    relative = os.path.relpath(package_root, workspace.root)
-    if any(fnmatch.fnmatchcase(relative, p) for p in _member_patterns(workspace, "exclude")):
-        return False
-    return any(fnmatch.fnmatchcase(relative, p) for p in _member_patterns(workspace, "members"))
+    return package_root == workspace.root or package_root in member_roots(workspace)
 
 
 def find_workspace(package: Manifest) -> Manifest | None:
     if package.is_workspace_root:
         return package
-    explicit = package.data.get("package", {}).get("workspace")
+    explicit = package.data["package"].get("workspace")
     if isinstance(explicit, str):
-        return read_manifest((package.root / explicit / "Cargo.toml").resolve())
+        root = read_manifest(_absolute(package.root / explicit / "Cargo.toml"))
+        if not root.is_workspace_root:
+            raise ConfigError(
+                f"`package.workspace` in `{package.path}` points at `{root.path}`, "
+                "which has no [workspace] section"
+            )
+        return root
     for directory in package.root.parents:
         candidate = directory / "Cargo.toml"
         if candidate.is_file():
@@ -110,14 +131,17 @@ def find_workspace(package: Manifest) -> Manifest | None:
 
 
 def member_roots(workspace: Manifest) -> list[Path]:
-    """The directories of the workspace's members (its `members` globs less `exclude`)."""
+    """The directories of the workspace's members: `members` globs (where `*` does not cross
+    a `/`, as in cargo), less those under an `exclude` path."""
+    import glob
+
     roots = []
-    excluded = _member_patterns(workspace, "exclude")
+    excluded = [os.path.join(workspace.root, e) for e in _member_patterns(workspace, "exclude")]
     for pattern in _member_patterns(workspace, "members"):
-        for path in sorted(workspace.root.glob(pattern)):
-            relative = os.path.relpath(path, workspace.root)
+        for match in sorted(glob.glob(os.path.join(glob.escape(str(workspace.root)), pattern))):
+            path = Path(os.path.normpath(match))
             if (path / "Cargo.toml").is_file() and not any(
-                fnmatch.fnmatchcase(relative, e) for e in excluded
+                path == Path(e) or Path(e) in path.parents for e in excluded
             ):
                 roots.append(path)
     return roots
@@ -142,11 +166,16 @@ def select_package(workspace: Manifest, name: str) -> Manifest:
     )
 
 
-def target_dir(workspace_root: Path, environ: dict[str, str]) -> Path:
+def target_dir(workspace_root: Path, environ: dict[str, str], cwd: Path) -> Path:
     configured = environ.get("CARGO_TARGET_DIR") or environ.get("CARGO_BUILD_TARGET_DIR")
     if configured:
-        return (Path.cwd() / configured).resolve()
+        return _absolute(cwd / configured)
     return workspace_root / "target"
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute, with `..` folded; symbolic links (even looping ones) left to the reader."""
+    return Path(os.path.normpath(os.path.abspath(path)))
 
 
 def locate(
@@ -154,13 +183,13 @@ def locate(
 ) -> Project:
     """Resolve `--manifest-path` and `-p` against the current directory, as cargo does."""
     if manifest_path is not None:
-        path = (cwd / manifest_path).resolve()
+        path = _absolute(cwd / manifest_path)
         if path.name != "Cargo.toml":
             raise ConfigError(
                 f"the manifest-path must be a path to a Cargo.toml file, not `{manifest_path}`"
             )
     else:
-        path = find_manifest(cwd.resolve())
+        path = find_manifest(_absolute(cwd))
     nearest = read_manifest(path)
     workspace = find_workspace(nearest) if nearest.package_name is not None else None
     if nearest.package_name is None:
@@ -181,4 +210,4 @@ def locate(
         else:
             selected = select_package(workspace, package)
     root = (workspace or nearest).root
-    return Project(workspace=workspace, package=selected, target_dir=target_dir(root, environ))
+    return Project(workspace, selected, target_dir(root, environ, cwd))

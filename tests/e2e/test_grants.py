@@ -168,9 +168,9 @@ def test_memory_limit_stops_the_task_and_is_reported(granted, cargo_task):
     result = cargo_task("hungry", cwd=granted.root)
     assert result.returncode == 101
     assert "allocated 8 MiB" in result.stdout and "allocated 20 MiB" not in result.stdout
-    assert "memory limit (16 MiB" in result.stderr
+    assert "memory limit is 16 MiB" in result.stderr
     more = cargo_task("--memory", "64MiB", "hungry", cwd=granted.root)
-    assert "allocated 40 MiB" in more.stdout and "memory limit (64 MiB" in more.stderr
+    assert "allocated 40 MiB" in more.stdout and "memory limit is 64 MiB" in more.stderr
 
 
 def test_environment_allowlist_and_fixed_values(granted, cargo_task):
@@ -206,7 +206,7 @@ def test_network_grant_allows_http(granted, cargo_task, http_server):
 
 def test_without_the_grant_http_fails_naming_the_grant(granted, cargo_task, http_server):
     result = cargo_task("nofetch", http_server, cwd=granted.root)
-    assert result.returncode == 101
+    assert result.returncode == 1
     assert "error: task `nofetch` uses the network (wasi:http), but it has no network grant" in result.stderr
     assert "help: add `network = true`" in result.stderr
 

@@ -128,7 +128,7 @@ def test_raw_wasi_sockets_are_denied_with_the_network_grant(wasi_arena, listener
 
 def test_wasi_http_without_a_grant_is_refused_naming_the_grant(wasi_arena, listeners):
     result = wasi_arena.run("http", listeners.http)
-    assert result.returncode == 101, describe(result)
+    assert result.returncode == 1, describe(result)
     assert "error: task `http` uses the network (wasi:http), but it has no network grant" in result.stderr
     assert "add `network = true` to the task's table ([package.metadata.tasks.http])" in result.stderr
     assert result.stdout == ""

@@ -47,8 +47,12 @@ def test_write_grant_on_a_subdirectory_is_accepted(small_project):
 def test_allow_write_manifest_is_explicit_and_loud(arena):
     result = arena.run("manifest_ok", "stat:Cargo.toml")
     assert result.returncode == 0, describe(result)
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    assert warning.startswith(f"warning: task `manifest_ok` may write `{arena.project / 'Cargo.toml'}`")
+    assert warning.endswith("more protected paths (allow-write-manifest = true)")
+    explained = arena.run("manifest_ok", options=("--explain",)).stdout
     for name in ("Cargo.toml", ".cargo", ".git", "tasks"):
-        assert f"warning: task `manifest_ok` may write `{arena.project / name}`" in result.stderr
+        assert f"warning: may change {arena.project / name} (allow-write-manifest = true)" in explained
 
 
 def test_task_with_a_write_grant_cannot_reach_protected_files(arena):

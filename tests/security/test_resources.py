@@ -97,7 +97,7 @@ def test_memory_growth_ends_at_the_memory_limit(arena):
     result = arena.run("hog", timeout=120)
     assert result.returncode == 101, describe(result)
     assert "error: task `hog` was stopped by a trap" in result.stderr, describe(result)
-    assert "memory limit (64 MiB" in result.stderr, describe(result)
+    assert "memory limit is 64 MiB" in result.stderr, describe(result)
     assert "memory allocation of" in result.stderr  # the task's own report of the failure
     assert "hog: holding 64 MiB" not in result.stderr
     _clean(result)

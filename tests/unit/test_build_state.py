@@ -6,25 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from cargo_task.build import Toolchain, build_environment
+from cargo_task.build import Toolchain, build_environment, proxy_options
 from cargo_task.cache import Cache, Record, component_key
-from cargo_task.config import TaskSettings
-from cargo_task.discovery import Owner, Task
+from cargo_task.discovery import Owner
 from cargo_task.fingerprint import dep_info_sources, static_fingerprint, still_fresh, stamp
 from cargo_task.scaffold import render, write
 
 
-def owner(root: Path, deps=None) -> Owner:
-    return Owner(root, root / "Cargo.toml", "app", "2021", deps or {})
-
-
-def tasks(o: Owner, *names: str) -> list[Task]:
-    return [Task(n, o.root / "tasks" / f"{n}.rs", o, TaskSettings()) for n in names]
+def owner(root: Path, *names: str, deps=None) -> Owner:
+    sources = tuple((n, root / "tasks" / f"{n}.rs") for n in names)
+    return Owner(root, root / "Cargo.toml", "app", "2021", deps or {}, sources)
 
 
 def test_the_generated_manifest_is_valid_toml_with_one_bin_per_task(tmp_path):
-    o = owner(tmp_path, {"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]}})
-    plan = render(o, tasks(o, "b", "a"), tmp_path / "target" / "cargo-task")
+    o = owner(tmp_path, "b", "a", deps={"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]}})
+    plan = render(o, tmp_path / "target" / "cargo-task")
     data = tomllib.loads(plan.text())
     assert [b["name"] for b in data["bin"]] == ["a", "b"]
     assert data["bin"][0]["path"] == str(tmp_path / "tasks" / "a.rs")
@@ -34,8 +30,7 @@ def test_the_generated_manifest_is_valid_toml_with_one_bin_per_task(tmp_path):
 
 
 def test_writing_an_unchanged_manifest_leaves_the_file_alone(tmp_path):
-    o = owner(tmp_path)
-    plan = render(o, tasks(o, "a"), tmp_path / "build")
+    plan = render(owner(tmp_path, "a"), tmp_path / "build")
     write(plan)
     before = plan.manifest.stat().st_mtime_ns
     os.utime(plan.manifest, ns=(before - 10**9, before - 10**9))
@@ -44,24 +39,24 @@ def test_writing_an_unchanged_manifest_leaves_the_file_alone(tmp_path):
 
 
 def toolchain(cwd: Path, **env) -> Toolchain:
-    return Toolchain("cargo", "rustc", {"PATH": "/bin", **env}, cwd)
+    return Toolchain("cargo", "rustc", {"PATH": "/bin", **env}, cwd, [])
 
 
 def test_the_fingerprint_changes_with_each_input_and_only_for_the_task_concerned(tmp_path):
-    o = owner(tmp_path)
-    plan = render(o, tasks(o, "a", "b"), tmp_path / "build")
-    base = static_fingerprint(plan, "a", toolchain(tmp_path))
-    assert base == static_fingerprint(plan, "a", toolchain(tmp_path))
-    assert base != static_fingerprint(plan, "a", toolchain(tmp_path, RUSTUP_TOOLCHAIN="nightly"))
-    assert base != static_fingerprint(render(owner(tmp_path, {"x": {"version": "1"}}), tasks(o, "a", "b"), tmp_path / "build"), "a", toolchain(tmp_path))
+    plan = render(owner(tmp_path, "a", "b"), tmp_path / "build")
+    base = static_fingerprint(plan, "a", toolchain(tmp_path), "engine")
+    assert base == static_fingerprint(plan, "a", toolchain(tmp_path), "engine")
+    assert base != static_fingerprint(plan, "a", toolchain(tmp_path, RUSTUP_TOOLCHAIN="nightly"), "engine")
+    with_dependency = render(owner(tmp_path, "a", "b", deps={"x": {"version": "1"}}), tmp_path / "build")
+    assert base != static_fingerprint(with_dependency, "a", toolchain(tmp_path), "engine")
     # another task added: this task's build does not change
-    assert base == static_fingerprint(render(o, tasks(o, "a", "b", "c"), tmp_path / "build"), "a", toolchain(tmp_path))
+    assert base == static_fingerprint(render(owner(tmp_path, "a", "b", "c"), tmp_path / "build"), "a", toolchain(tmp_path), "engine")
     (tmp_path / "rust-toolchain.toml").write_text('[toolchain]\nchannel = "nightly"\n')
-    assert base != static_fingerprint(plan, "a", toolchain(tmp_path))
-    changed = static_fingerprint(plan, "a", toolchain(tmp_path))
+    assert base != static_fingerprint(plan, "a", toolchain(tmp_path), "engine")
+    changed = static_fingerprint(plan, "a", toolchain(tmp_path), "engine")
     (tmp_path / ".cargo").mkdir()
     (tmp_path / ".cargo" / "config.toml").write_text("[build]\n")
-    assert changed != static_fingerprint(plan, "a", toolchain(tmp_path))
+    assert changed != static_fingerprint(plan, "a", toolchain(tmp_path), "engine")
 
 
 def test_stamps_notice_an_edit(tmp_path):
@@ -78,7 +73,9 @@ def test_stamps_notice_an_edit(tmp_path):
 def test_dep_info_lists_every_source_with_escaped_spaces(tmp_path):
     d = tmp_path / "a.d"
     d.write_text("/t/a.wasm: /p/tasks/a.rs /p/tasks/shared/mod.rs /p/my\\ docs/x.txt\n\n/p/tasks/a.rs:\n")
-    assert dep_info_sources(d) == ["/p/tasks/a.rs", "/p/tasks/shared/mod.rs", "/p/my docs/x.txt"]
+    assert dep_info_sources(d, Path("/base")) == ["/p/tasks/a.rs", "/p/tasks/shared/mod.rs", "/p/my docs/x.txt"]
+    d.write_text("a.wasm: tasks/a.rs\n")  # build.dep-info-basedir makes paths relative
+    assert dep_info_sources(d, Path("/base")) == ["/base/tasks/a.rs"]
 
 
 def test_a_corrupt_or_foreign_component_is_never_returned(tmp_path):
@@ -112,5 +109,15 @@ def test_component_key_depends_on_the_engine():
 def test_the_build_environment_keeps_only_what_cargo_needs():
     env = build_environment({"PATH": "/bin", "HOME": "/h", "AWS_SECRET_ACCESS_KEY": "s",
                              "CARGO_REGISTRIES_X_TOKEN": "t", "CARGO_REGISTRIES_X_INDEX": "i",
-                             "RUSTUP_TOOLCHAIN": "stable", "GITHUB_TOKEN": "g", "RUSTFLAGS": "-Cx"})  # fmt: skip
-    assert env == {"PATH": "/bin", "HOME": "/h", "CARGO_REGISTRIES_X_INDEX": "i", "RUSTUP_TOOLCHAIN": "stable"}
+                             "RUSTUP_TOOLCHAIN": "stable", "GITHUB_TOKEN": "g", "RUSTFLAGS": "-Cx",
+                             "HTTPS_PROXY": "http://u:pw@proxy", "CARGO_HTTP_PROXY": "http://u:pw@p",
+                             "CARGO_HTTP_TIMEOUT": "30"})  # fmt: skip
+    assert env == {"PATH": "/bin", "HOME": "/h", "CARGO_REGISTRIES_X_INDEX": "i",
+                   "RUSTUP_TOOLCHAIN": "stable", "CARGO_HTTP_TIMEOUT": "30"}  # fmt: skip
+
+
+def test_a_proxy_reaches_cargo_as_an_option_not_through_the_environment():
+    assert proxy_options({}) == []
+    assert proxy_options({"http_proxy": "http://a", "HTTPS_PROXY": "http://u:pw@b"}) == [
+        "--config", 'http.proxy="http://u:pw@b"'
+    ]

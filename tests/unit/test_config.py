@@ -20,8 +20,8 @@ def test_a_full_table_is_parsed_and_paths_resolved():
     assert settings.description == "Generate"
     assert settings.inherit_env == ("CARGO_*",)
     assert settings.env == (("A", "1"), ("B", "2"))
-    assert settings.read == (GrantPath("docs", Path("/p/docs")), GrantPath("../data", Path("/p/../data")))
-    assert settings.write == (GrantPath("src/gen", Path("/p/src/gen")),)
+    assert settings.read == (GrantPath("docs", Path("/p"), Path("/p/docs")), GrantPath("../data", Path("/p"), Path("/data")))
+    assert settings.write == (GrantPath("src/gen", Path("/p"), Path("/p/src/gen")),)
     assert settings.timeout == 60.0 and settings.memory == 64 << 20
     assert settings.path == Path("/p/xtask/gen.rs")
     assert settings.network is True and settings.stdin is False and settings.tmp is True
@@ -37,7 +37,7 @@ def test_a_full_table_is_parsed_and_paths_resolved():
         ("gen", {"read": "docs"}, "`read` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a list of strings, not `'docs'`", None),
         ("gen", {"network": "yes"}, "`network` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be true or false", None),
         ("gen", {"timeout": "soon"}, '`timeout` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a positive duration such as "30s"', None),
-        ("gen", {"memory": "lots"}, '`memory` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a positive size such as "512MiB"', None),
+        ("gen", {"memory": "lots"}, '`memory` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a positive size up to 1TiB', None),
         ("gen", {"env": {"A": 1}}, "`env` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a table of names and string values", None),
         ("gen", "codegen", "`package.metadata.tasks.gen` of `/p/Cargo.toml` must be a table", None),
         ("1st", {}, "invalid task name `1st` in `package.metadata.tasks` of `/p/Cargo.toml`", "task names start with a letter"),
@@ -68,7 +68,7 @@ def test_sizes(text, size):
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("bad", ["0MiB", "1.5GiB", "big", False, -1, "5TB"])
+@pytest.mark.parametrize("bad", ["0MiB", "1.5GiB", "big", False, -1, "5TB", 2**64 + 1, "2000GiB"])
 def test_bad_sizes(bad):
     with pytest.raises(ValueError):
         parse_size(bad)
@@ -84,6 +84,14 @@ def test_dependencies_in_cargo_syntax():
     assert raised.value.help == "did you mean `version`?"
     with pytest.raises(ConfigError, match="must be a version string or a table"):
         parse_dependency(MANIFEST, section, "heck", 5)
+    with pytest.raises(ConfigError, match="`version` in `package.metadata.task-dependencies.heck` of `/p/Cargo.toml` must be a string, not `3`"):
+        parse_dependency(MANIFEST, section, "heck", {"version": 3})
+    with pytest.raises(ConfigError, match="`features` .* must be a list of strings"):
+        parse_dependency(MANIFEST, section, "heck", {"version": "1", "features": "x"})
+    with pytest.raises(ConfigError, match="built outside the workspace"):
+        parse_dependency(MANIFEST, section, "heck", {"workspace": True})
+    with pytest.raises(ConfigError, match="invalid crate name `bad name`"):
+        parse_dependency(MANIFEST, section, "bad name", "1")
 
 
 def test_layering_keeps_what_the_upper_table_does_not_say():

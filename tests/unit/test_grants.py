@@ -7,21 +7,21 @@ import pytest
 from cargo_task.config import GrantPath, TaskSettings
 from cargo_task.discovery import Owner, Task
 from cargo_task.errors import ConfigError
-from cargo_task.grants import DEFAULT_MEMORY, Mount, Overrides, grant
+from cargo_task.grants import DEFAULT_MEMORY, Mount, Overrides, Surroundings, grant
 
 
 def make_task(root: Path, **settings) -> Task:
-    owner = Owner(root, root / "Cargo.toml", "app", "2021", {})
+    owner = Owner(root, root / "Cargo.toml", "app", "2021", {}, ())
     return Task("gen", root / "tasks" / "gen.rs", owner, TaskSettings(**settings))
 
 
 def paths(root: Path, *written: str) -> tuple[GrantPath, ...]:
-    return tuple(GrantPath(w, root / w) for w in written)
+    return tuple(GrantPath(w, root, root / w) for w in written)
 
 
 def grants_for(root: Path, environ=None, overrides=Overrides(), **settings):
     return grant(make_task(root, **settings), ["a", "--help"], environ or {}, overrides,
-                 lambda: [root], root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
+                 lambda: Surroundings([root], [], []), root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_read_and_write_grants_keep_the_path_the_task_uses(root):
 
 
 def test_an_absolute_grant_is_seen_at_its_absolute_path(root):
-    g = grants_for(root, read=(GrantPath(str(root / "docs"), root / "docs"),))
+    g = grants_for(root, read=(GrantPath(str(root / "docs"), root, root / "docs"),))
     assert g.mounts[1].guest == str(root / "docs")
 
 
@@ -89,7 +89,7 @@ def test_other_members_of_the_workspace_are_protected(root):
     member.mkdir(parents=True)
     task = make_task(root, write=paths(root, "crates"))
     with pytest.raises(ConfigError, match="other/Cargo.toml"):
-        grant(task, [], {}, Overrides(), lambda: [root, member], root / "t", root.parent / "c")
+        grant(task, [], {}, Overrides(), lambda: Surroundings([root, member], [], []), root / "t", root.parent / "c")
 
 
 def test_allow_write_manifest_lets_it_through_and_is_remembered_for_the_warning(root):
@@ -118,6 +118,25 @@ def test_command_line_limits_override_the_table(root):
 def test_arguments_and_variables_must_be_utf8(root):
     bad = b"caf\xe9".decode("utf-8", "surrogateescape")
     with pytest.raises(ConfigError, match=r"argument 1 is not valid UTF-8: b'caf\\xe9'"):
-        grant(make_task(root), [bad], {}, Overrides(), lambda: [root], root / "t", root.parent / "c")
+        grant(make_task(root), [bad], {}, Overrides(), lambda: Surroundings([root], [], []), root / "t", root.parent / "c")
     with pytest.raises(ConfigError, match="environment variable `NAME` is not valid UTF-8"):
         grants_for(root, environ={"NAME": bad}, inherit_env=("NAME",))
+
+
+def test_path_dependencies_task_sources_and_ancestor_git_are_protected(root, tmp_path):
+    (root / "helper").mkdir()
+    (root / "tools").mkdir()
+    (tmp_path / ".git").mkdir()
+    around = Surroundings([root], [root / "tools" / "report.rs"], [root / "helper"])
+    for written in ("helper", "tools", "../.git"):
+        task = make_task(root, write=paths(root, written))
+        with pytest.raises(ConfigError, match="would let the task change"):
+            grant(task, [], {}, Overrides(), lambda: around, root / "t", root.parent / "c")
+
+
+def test_a_members_grant_is_relative_to_the_members_manifest(root):
+    member = root / "crates" / "m"
+    (member / "out").mkdir(parents=True)
+    task = make_task(root, write=(GrantPath("out", member, member / "out"),))
+    g = grant(task, [], {}, Overrides(), lambda: Surroundings([root], [], []), root / "t", root.parent / "c")
+    assert g.mounts[1] == Mount(member.resolve() / "out", "crates/m/out", True)
