@@ -21,6 +21,9 @@ if ! .venv/bin/python -c "import cargo_task, wasmtime, pytest" 2>/dev/null \
   touch .venv/.installed
 fi
 
+# Byte-compile now: with PYTHONDONTWRITEBYTECODE set, every run would compile the sources.
+.venv/bin/python -m compileall -q src >/dev/null
+
 toolchain_env="${XDG_CACHE_HOME:-$HOME/.cache}/cargo-task-wasm-dev/toolchain.env"
 {
   echo "export PATH=\"$PWD/.venv/bin:\$PATH\""

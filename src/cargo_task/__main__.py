@@ -1,5 +1,3 @@
-import sys
+from cargo_task.cli import console_main
 
-from cargo_task.cli import main
-
-sys.exit(main())
+console_main()

@@ -16,15 +16,16 @@ from cargo_task.pipeline import Selection
 
 
 def _package_manifest(package: dict, cargo_home: Path, path_deps: dict[str, str]) -> Path | None:
-    name, version = package.get("name", ""), package.get("version", "")
-    if "source" not in package:
+    name, version, source = package.get("name", ""), package.get("version", ""), package.get("source")
+    if source is None:
         directory = path_deps.get(name)
         return Path(directory) / "Cargo.toml" if directory else None
-    for registry in sorted((cargo_home / "registry" / "src").glob("*")):
-        candidate = registry / f"{name}-{version}" / "Cargo.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+    if str(source).startswith("registry+") or str(source).startswith("sparse+"):
+        for registry in sorted((cargo_home / "registry" / "src").glob("*")):
+            candidate = registry / f"{name}-{version}" / "Cargo.toml"
+            if candidate.is_file():
+                return candidate
+    return None  # a git checkout, or not downloaded: unknown
 
 
 def _runs_at_build(manifest: Path) -> list[str]:
@@ -43,24 +44,27 @@ def _runs_at_build(manifest: Path) -> list[str]:
 
 
 def build_time_code(selection: Selection, environ: dict[str, str]) -> list[str] | None:
-    """Dependencies that run code on the host while the task builds; None if not resolved yet."""
+    """Dependencies that run code on the host while the task builds; None until the last
+    build's Cargo.lock covers every task-dependency the manifests name now."""
+    from cargo_task.scaffold import package_name
+
+    owner = selection.task.owner
     lock = selection.scaffold().directory / "Cargo.lock"
     try:
         packages = tomllib.loads(lock.read_text(encoding="utf-8")).get("package", [])
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    crate = {name: spec.get("package", name) for name, spec in owner.dependencies.items()}
+    if not set(crate.values()) <= {p.get("name") for p in packages}:
         return None
     cargo_home = Path(environ.get("CARGO_HOME") or os.path.expanduser("~/.cargo"))
-    path_deps = {
-        name: spec["path"]
-        for name, spec in selection.task.owner.dependencies.items()
-        if isinstance(spec.get("path"), str)
-    }
+    path_deps = {crate[n]: spec["path"] for n, spec in owner.dependencies.items() if "path" in spec}
     found = []
     for package in packages:
-        if str(package.get("name", "")).startswith("cargo-task-"):
+        if package.get("name") == package_name(owner) and "source" not in package:
             continue
         manifest = _package_manifest(package, cargo_home, path_deps)
-        kinds = _runs_at_build(manifest) if manifest else []
+        kinds = _runs_at_build(manifest) if manifest else ["unknown: its source is not at hand"]
         if kinds:
             found.append(f"{package['name']} {package.get('version', '')} ({', '.join(kinds)})")
     return found

@@ -48,6 +48,13 @@ def _config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
     return files
 
 
+def toolchain_variant(toolchain: Toolchain) -> str:
+    """Names the record of a build with this toolchain selection, so that `cargo task` (which
+    sets RUSTUP_TOOLCHAIN) and `cargo-task` run directly each stay fresh side by side."""
+    selection = "\0".join(toolchain.env.get(k, "") for k in TOOLCHAIN_ENV)
+    return hashlib.sha256(selection.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
 def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain, engine: str) -> str:
     """`engine` identifies the Wasmtime that would load the cached machine code."""
     digest = hashlib.sha256()

@@ -107,7 +107,8 @@ def prepare_component(
     cache = Cache(cache_dir(request.environ))
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
     engine = sandbox.engine_id()
-    record = cache.load_record(plan.directory, task.name) if trust_cache else None
+    record_name = f"{task.name}.{fingerprint.toolchain_variant(toolchain)}"
+    record = cache.load_record(plan.directory, record_name) if trust_cache else None
     if (
         record is not None
         and record.fingerprint == fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
@@ -117,10 +118,12 @@ def prepare_component(
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component")
             return payload
-    return _build_and_compile(task, plan, toolchain, engine, cache, request, reporter, trust_cache)
+    return _build_and_compile(task, plan, toolchain, engine, cache, record_name, request, reporter, trust_cache)
 
 
-def _build_and_compile(task, plan, toolchain, engine, cache, request, reporter, trust_cache) -> bytes:
+def _build_and_compile(
+    task, plan, toolchain, engine, cache, record_name, request, reporter, trust_cache
+) -> bytes:
     from cargo_task import build, fingerprint, sandbox, scaffold
     from cargo_task.cache import Record, component_key
 
@@ -137,7 +140,7 @@ def _build_and_compile(task, plan, toolchain, engine, cache, request, reporter, 
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     if all(size >= 0 for _, _, size in stamps):  # a file it cannot find again: never fresh
         static = fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
-        cache.save_record(plan.directory, task.name, Record(static, stamps, key))
+        cache.save_record(plan.directory, record_name, Record(static, stamps, key))
     return payload
 
 

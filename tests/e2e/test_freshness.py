@@ -96,3 +96,12 @@ def test_a_cleaned_target_dir_rebuilds(spied, project):
     spied()
     shutil.rmtree(project.root / "target")
     assert spied() == ("a one first", 1)
+
+
+def test_cargo_task_and_cargo_dash_task_stay_fresh_side_by_side(spied, project, cargo, cargo_task):
+    """`cargo task` sets RUSTUP_TOOLCHAIN and CARGO; run directly, neither is set."""
+    for _ in range(2):
+        cargo("task", "a", cwd=project.root)
+        cargo_task("a", cwd=project.root)
+    assert "is fresh" in cargo("task", "-v", "a", cwd=project.root).stderr
+    assert "is fresh" in cargo_task("-v", "a", cwd=project.root).stderr

@@ -66,10 +66,16 @@ def test_a_path_dependency_is_resolved_from_the_manifest(project, cargo_task):
     """)  # fmt: skip
     project.write("helpers/Cargo.toml", '[package]\nname = "helpers"\nversion = "0.1.0"\nedition = "2021"\n')
     project.write("helpers/src/lib.rs", 'pub fn answer() -> u32 { 42 }\n')
+    project.write("helpers/build.rs", "fn main() {}\n")
     project.write("tasks/answer.rs", "fn main() { println!(\"{}\", helpers::answer()); }\n")
+    before = cargo_task("--explain", "answer", cwd=project.root).stdout
+    assert "task-dependencies: helpers" in before
+    assert "code run on the host at build time: not known until the task is built once" in before
     result = cargo_task("answer", cwd=project.root)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "42\n"
+    after = cargo_task("--explain", "answer", cwd=project.root).stdout
+    assert "(not sandboxed): helpers 0.1.0 (build script)" in after
 
 
 def test_a_compile_error_shows_cargos_diagnostics_naming_the_users_file(project, cargo_task):
