@@ -34,7 +34,7 @@ Options:
       --explain <TASK>      Show what TASK may do, without building or running it
       --timeout <DURATION>  Wall-clock limit for this run, e.g. 30s
       --memory <SIZE>       Memory limit for this run, e.g. 512MiB
-  -p, --package <SPEC>      Package whose tasks to use
+  -p, --package <SPEC>      Package whose tasks to use (NAME or NAME@VERSION)
       --manifest-path <PATH>
                             Path to Cargo.toml
   -q, --quiet               Do not print cargo-task's or cargo's status lines
@@ -210,6 +210,12 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         color="always" if reporter.color else "never",
         overrides=Overrides(timeout=ns.timeout, memory=ns.memory),
     )
+    if task is not None and (ns.explain or ns.list or ns.json):
+        flag = "--explain" if ns.explain else "--list" if ns.list else "--json"
+        raise TaskError(
+            f"unexpected argument `{task}` after `{flag}`",
+            help="run a task with `cargo task NAME`, or give --explain the task's name only",
+        )
     if ns.explain:
         from cargo_task.explain import explain_text
 

@@ -150,6 +150,13 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
+def _shown(value: object) -> str:
+    """A value as TOML would write it, near enough for a message."""
+    import json
+
+    return json.dumps(value, default=str, ensure_ascii=False).replace('": ', '" = ')
+
+
 def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
     import difflib  # only on the error path
     
@@ -182,7 +189,7 @@ def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSe
         try:
             values[field] = parse(value)
         except ValueError as e:
-            raise ConfigError(f"`{key}` in {where} must be {e}, not `{value!r}`") from None
+            raise ConfigError(f"`{key}` in {where} must be {e}, not `{_shown(value)}`") from None
     base = manifest.parent
     if "path" in values:
         values["path"] = _absolute(base, values["path"])
@@ -222,7 +229,7 @@ def parse_dependency(manifest: Path, section: str, name: str, spec: object) -> d
         try:
             checked[key] = _DEPENDENCY_KEYS[key](value)
         except ValueError as e:
-            raise ConfigError(f"`{key}` in {where} must be {e}, not `{value!r}`") from None
+            raise ConfigError(f"`{key}` in {where} must be {e}, not `{_shown(value)}`") from None
         if key == "features":
             checked[key] = list(value)
     if "path" in checked:
@@ -235,7 +242,19 @@ def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:
     metadata = owner.get("metadata", {}) if isinstance(owner, dict) else {}
     if not isinstance(metadata, dict):
         raise ConfigError(f"`{section}.metadata` in `{manifest.path}` must be a table")
+    for key in metadata:  # other tools own the rest of [*.metadata]: only `task*` is ours
+        if key not in _TABLES and key.lower().replace("_", "-").startswith("task"):
+            import difflib
+
+            near = difflib.get_close_matches(key, _TABLES, n=1, cutoff=0) or ["tasks"]
+            raise ConfigError(
+                f"unknown table `{section}.metadata.{key}` in `{manifest.path}`",
+                help=f"did you mean `{section}.metadata.{near[0]}`?",
+            )
     return f"{section}.metadata", metadata
+
+
+_TABLES = ("tasks", "task-dependencies")
 
 
 def _table(manifest: Manifest, prefix: str, metadata: dict[str, Any], key: str) -> dict:

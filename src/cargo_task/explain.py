@@ -70,6 +70,21 @@ def build_time_code(selection: Selection, environ: dict[str, str]) -> list[str] 
     return found
 
 
+def _environment(settings, grants: Grants) -> str:
+    """What the grant says, and which names it matches now; never the values."""
+    fixed = [name for name, _ in settings.env or ()]
+    inherited = [name for name, _ in grants.env if name not in fixed]
+    said = []
+    if settings.inherit_env is True:
+        said.append("the whole host environment (inherit-env = true)")
+    elif settings.inherit_env:
+        now = ", ".join(inherited) if inherited else "none of them"
+        said.append(f"inherit-env = [{', '.join(settings.inherit_env)}] (set now: {now})")
+    if fixed:
+        said.append(f"fixed: {', '.join(fixed)}")
+    return "; ".join(said) or "none"
+
+
 def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] | None = None) -> str:
     task = selection.task
     environ = dict(os.environ) if environ is None else environ
@@ -85,8 +100,7 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     lines.append("  nothing else of the host's file system")
     for path in grants.writes_protected:
         lines.append(f"  warning: may change {path} (allow-write-manifest = true)")
-    names = [name for name, _ in grants.env]
-    lines.append("environment: " + (", ".join(names) if names else "none"))
+    lines.append("environment: " + _environment(task.settings, grants))
     lines.append(
         "network: outbound HTTP and HTTPS (wasi:http) and DNS lookups; no raw TCP/UDP sockets"
         if grants.network

@@ -74,13 +74,31 @@ def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selectio
     import difflib
 
     near = difflib.get_close_matches(name, list(tasks), n=1)
-    if near:
+    member = _member_with_task(project, name)
+    if member:
+        hint = f"the workspace member `{member}` has it: run `cargo task -p {member} {name}`"
+    elif near:
         hint = f"a task with a similar name exists: `{near[0]}`"
     elif tasks:
         hint = "run `cargo task` to list the tasks"
     else:
         hint = "tasks are files in `tasks/`: create `tasks/{name}.rs` with a `fn main()`"
     raise ConfigError(f"no task `{name}`", help=hint.format(name=name))
+
+
+def _member_with_task(project: Project, name: str) -> str | None:
+    from cargo_task.discovery import task_files
+    from cargo_task.workspace import member_roots, read_manifest
+
+    if project.workspace is None:
+        return None
+    for root in member_roots(project.workspace):
+        try:
+            if name in task_files(root / "tasks"):
+                return read_manifest(root / "Cargo.toml").package_name
+        except ConfigError:
+            continue
+    return None
 
 
 def decide_grants(selection: Selection, request: Request) -> Grants:

@@ -154,10 +154,12 @@ def workspace_members(workspace: Manifest) -> list[Manifest]:
     return members
 
 
-def select_package(workspace: Manifest, name: str) -> Manifest:
+def select_package(workspace: Manifest, spec: str) -> Manifest:
+    """`-p NAME` or `-p NAME@VERSION`, as cargo's package spec says it."""
+    name, _, version = spec.partition("@")
     members = workspace_members(workspace)
     for member in members:
-        if member.package_name == name:
+        if member.package_name == name and version in ("", member.data["package"].get("version")):
             return member
     names = ", ".join(m.package_name or "?" for m in members) or "none"
     raise ConfigError(
@@ -202,7 +204,8 @@ def locate(
     selected: Manifest | None = nearest if nearest.package_name is not None else None
     if package is not None:
         if workspace is None:
-            if nearest.package_name != package:
+            name, _, version = package.partition("@")
+            if nearest.package_name != name or version not in ("", nearest.data["package"].get("version")):
                 raise ConfigError(
                     f"package `{package}` not found; this manifest is `{nearest.package_name}`",
                     help=f"the only package here is `{nearest.package_name}`",

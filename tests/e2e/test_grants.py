@@ -234,7 +234,8 @@ def test_explain_shows_every_grant_without_building(granted, cargo_task, tmp_pat
     assert "task-dependencies: wasi" in net
 
     env = cargo_task("--explain", "vars", cwd=granted.root, KEEP_ME="secret-value").stdout
-    assert "environment: KEEP_ME, MODE" in env and "secret-value" not in env
+    assert "environment: inherit-env = [KEEP_*] (set now: KEEP_ME); fixed: MODE" in env
+    assert "secret-value" not in env
 
     dangerous = cargo_task("--explain", "dangerous", cwd=granted.root).stdout
     assert f"warning: may change {root / 'Cargo.toml'} (allow-write-manifest = true)" in dangerous

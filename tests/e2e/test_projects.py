@@ -41,6 +41,11 @@ def test_virtual_workspace_members_and_package_flag(project, cargo, cargo_task):
     assert result.stdout == "member file\n"
     assert cargo_task("where", cwd=project.root / "crates" / "app").stdout.strip() == "cwd=true"
 
+    hint = cargo_task("own", cwd=project.root)
+    assert hint.returncode == 1
+    assert "help: the workspace member `app` has it: run `cargo task -p app own`" in hint.stderr
+    assert cargo_task("-p", "app@0.1.0", "own", cwd=project.root).stdout == "member file\n"
+
     unknown = cargo_task("-p", "nope", cwd=project.root)
     assert unknown.returncode == 1 and "error: package `nope` is not a member" in unknown.stderr
 

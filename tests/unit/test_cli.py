@@ -84,6 +84,15 @@ def test_listing_and_json(tmp_path, monkeypatch, capsys):
     ]
 
 
+def test_extra_words_after_list_or_explain_are_errors(tmp_path, monkeypatch, capsys):
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "a"\nversion = "0.1.0"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["--list", "gen"]) == 1
+    assert "error: unexpected argument `gen` after `--list`" in capsys.readouterr().err
+    assert main(["--explain", "gen", "boom"]) == 1
+    assert "error: unexpected argument `boom` after `--explain`" in capsys.readouterr().err
+
+
 def test_missing_task_suggests_the_near_name(tmp_path, monkeypatch, capsys):
     (tmp_path / "tasks").mkdir()
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "a"\nversion = "0.1.0"\n')

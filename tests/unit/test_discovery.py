@@ -73,6 +73,12 @@ def test_path_key_points_at_a_file_elsewhere(tmp_path):
         ({"Cargo.toml": PACKAGE + "[package.metadata]\ntasks = 3\n"},
          "`package.metadata.tasks` in `{root}/Cargo.toml` must be a table", None),
         ({"Cargo.toml": '[dependencies]\nx = "1"\n'}, "has neither a [package] nor a [workspace]", None),
+        ({"Cargo.toml": PACKAGE + "[package.metadata.task.a]\nwrite = []\n"},
+         "unknown table `package.metadata.task` in `{root}/Cargo.toml`", "did you mean `package.metadata.tasks`?"),
+        ({"Cargo.toml": PACKAGE + '[package.metadata.task-dependency]\nheck = "1"\n'},
+         "unknown table `package.metadata.task-dependency`", "did you mean `package.metadata.task-dependencies`?"),
+        ({"Cargo.toml": '[package]\nname = 3\n'}, "`package.name` in `{root}/Cargo.toml` must be a string", None),
+        ({"Cargo.toml": 'package = 3\n[workspace]\n'}, "`package` in `{root}/Cargo.toml` must be a table", None),
     ],
 )
 def test_bad_projects_get_one_clear_message(tmp_path, files, message, help):
