@@ -44,7 +44,8 @@ def test_values_never_appear_in_the_tools_own_output(arena):
         for value in environ.values():
             assert value not in output, (value, output)
     explained = outputs[2]
-    assert "environment: CT_ALLOWED, CT_FIXED, CT_GLOB_A, CT_GLOB_B" in explained, explained
+    assert ("environment: inherit-env = [CT_ALLOWED, CT_GLOB_*] "
+            "(set now: CT_ALLOWED, CT_GLOB_A, CT_GLOB_B); fixed: CT_FIXED") in explained, explained
 
 
 def test_build_environment_is_scrubbed_env_macro_fails_to_compile(arena):
