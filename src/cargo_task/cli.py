@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, Sequence
 
 from cargo_task import __version__
-from cargo_task.config import parse_duration, parse_size
+from cargo_task.config import Overrides, parse_duration, parse_size
 from cargo_task.errors import TaskError
-from cargo_task.grants import Overrides
 from cargo_task.terminal import Reporter, printable, use_color
 
 HELP = """\

@@ -58,6 +58,13 @@ class TaskSettings(NamedTuple):
         return base._replace(**{k: v for k, v in self._asdict().items() if v is not None})
 
 
+class Overrides(NamedTuple):
+    """Per-run limits from the command line; None keeps the task's own."""
+
+    timeout: float | None = None
+    memory: int | None = None
+
+
 class OwnerConfig(NamedTuple):
     """What one manifest says about tasks."""
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from cargo_task.config import GrantPath, TaskSettings
+from cargo_task.config import GrantPath, Overrides, TaskSettings
 from cargo_task.discovery import Task
 from cargo_task.errors import ConfigError
 
@@ -27,13 +27,6 @@ class Mount(NamedTuple):
     host: Path
     guest: str
     writable: bool
-
-
-class Overrides(NamedTuple):
-    """Per-run limits from the command line; None keeps the task's own."""
-
-    timeout: float | None = None
-    memory: int | None = None
 
 
 class Grants(NamedTuple):

@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 
+from cargo_task.config import Overrides
 from cargo_task.discovery import Task, discover
 from cargo_task.errors import ConfigError, TaskError
 from cargo_task.files import cache_dir
-from cargo_task.grants import Grants, Overrides, Surroundings, grant
 from cargo_task.terminal import Reporter
 from cargo_task.workspace import Project, locate
 
 if TYPE_CHECKING:
+    from cargo_task.grants import Grants, Surroundings
     from cargo_task.scaffold import Scaffold
 
 
@@ -45,6 +46,8 @@ class Selection(NamedTuple):
         return self.project.target_dir / "cargo-task"
 
     def surroundings(self) -> Surroundings:
+        from cargo_task.grants import Surroundings
+
         tasks = self.tasks.values()
         dependencies = {
             Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
@@ -102,6 +105,8 @@ def _member_with_task(project: Project, name: str) -> str | None:
 
 
 def decide_grants(selection: Selection, request: Request) -> Grants:
+    from cargo_task.grants import grant
+
     return grant(
         selection.task,
         list(request.args),

@@ -7,7 +7,8 @@ import pytest
 from cargo_task.config import GrantPath, TaskSettings
 from cargo_task.discovery import Owner, Task
 from cargo_task.errors import ConfigError
-from cargo_task.grants import DEFAULT_MEMORY, Mount, Overrides, Surroundings, grant
+from cargo_task.config import Overrides
+from cargo_task.grants import DEFAULT_MEMORY, Mount, Surroundings, grant
 
 
 def make_task(root: Path, **settings) -> Task:
