@@ -1,11 +1,16 @@
 """Wasmtime: compile a task's component, and run it with exactly its grants.
 
-The only module that imports wasmtime. Components are driven through `wasmtime._ffi`, the
-C API's ctypes layer, rather than `wasmtime.component`: the latter's import alone costs a
-third of a warm run (it pulls in dataclasses, inspect and ast). The few calls used are
-pinned by the `wasmtime` version range in pyproject.toml and covered by the end-to-end tests. The guest runs on a worker thread so that the main
-thread can still take Ctrl-C and enforce the wall-clock limit; a guest stuck in a blocking
-host call (sleep, a silent stdin), which no epoch can interrupt, is ended with the process.
+With `wasmtime_c`, the only module that touches Wasmtime. Components are driven through
+the C API of the native library the `wasmtime` package ships, declared by `wasmtime_c`,
+a private ctypes layer of some forty functions: the package itself is never imported
+(its import alone costs more than the rest of a warm run). The calls are pinned by the
+`wasmtime` version range in pyproject.toml and covered by the unit and end-to-end tests.
+The guest runs on a worker thread so that the main thread can still take Ctrl-C and
+enforce the wall-clock limit; a guest stuck in a blocking host call (sleep, a silent
+stdin), which no epoch can interrupt, is ended with the process.
+
+Memory: what a run creates is freed when the guest has finished, and never while it may
+still run (an abandoned guest is ended with the process); nothing has a finalizer.
 """
 
 from __future__ import annotations
@@ -16,13 +21,10 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from ctypes import POINTER, byref
 from typing import Callable, NoReturn
 
-from ctypes import POINTER, byref, c_uint8, create_string_buffer
-
-import wasmtime
-from wasmtime import _ffi as ffi
-
+from cargo_task import wasmtime_c as C
 from cargo_task.config import human_size
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
@@ -33,79 +35,105 @@ GRACE_SECONDS = 1.0  # after the epoch bump, how long a stopping guest may take
 TIMEOUT_EXIT = 124
 INTERRUPT_EXIT = 130
 
-_engine: wasmtime.Engine | None = None
+_engine = None  # POINTER(wasm_engine_t), created once and kept for the process
 
 
 class StaleComponent(Exception):
     """The cached machine code does not load into this Wasmtime: compile it again."""
 
 
-def engine() -> wasmtime.Engine:
+def engine():
     global _engine
     if _engine is None:
-        config = wasmtime.Config()
-        config.epoch_interruption = True
-        _engine = wasmtime.Engine(config)
+        lib = C.lib()
+        config = lib.wasm_config_new()
+        lib.wasmtime_config_epoch_interruption_set(config, True)
+        _engine = lib.wasm_engine_new_with_config(config)  # takes the config
     return _engine
 
 
 def engine_id() -> str:
     """Serialized code only loads into the same Wasmtime with the same settings: the stamp of
-    the installed bindings (each release generates them anew) stands for the version."""
-    st = os.stat(ffi.__file__.replace("_ffi.py", "_bindings.py"))
+    the installed native library stands for its version. Does not load the library."""
+    st = os.stat(C.library_path())
     return f"wasmtime {st.st_size}:{st.st_mtime_ns};{ENGINE_SETTINGS}"
 
 
-def _check(error) -> None:
-    """A `wasmtime_error_t*` from the C API -> WasmtimeError (ExitTrap for a WASI exit)."""
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-
-
-def _bytes(data: bytes):
-    return (c_uint8 * len(data)).from_buffer_copy(data)
-
-
 def compile_component(wasm: bytes, task: str) -> bytes:
-    component = POINTER(ffi.wasmtime_component_t)()
+    lib = C.lib()
+    component = POINTER(C.wasmtime_component_t)()
     try:
-        _check(ffi.wasmtime_component_new(engine().ptr(), _bytes(wasm), len(wasm), byref(component)))
-    except wasmtime.WasmtimeError as e:
+        C.check(lib.wasmtime_component_new(engine(), C.byte_pointer(wasm), len(wasm), byref(component)))
+    except C.WasmtimeError as e:
         raise SandboxError(
             f"task `{task}` did not build to a valid WASI 0.2 component: {_first_line(e)}",
             help="the task must be a binary built for wasm32-wasip2",
             exit_code=1,
         ) from None
     try:
-        raw = ffi.wasm_byte_vec_t()
-        _check(ffi.wasmtime_component_serialize(component, byref(raw)))
-        serialized = ffi.to_bytes(raw)
-        ffi.wasm_byte_vec_delete(byref(raw))
-        return serialized
+        raw = C.wasm_byte_vec_t()
+        C.check(lib.wasmtime_component_serialize(component, byref(raw)))
+        return C.take_bytes(raw)
     finally:
-        ffi.wasmtime_component_delete(component)
+        lib.wasmtime_component_delete(component)
 
 
 class _Command:
-    """An instantiated command component whose `wasi:cli/run` can be called once."""
+    """An instantiated command component whose `wasi:cli/run` can be called once.
 
-    def __init__(self, store: wasmtime.Store, component, instance, run_func):
-        self._store, self._component, self._instance, self._run = store, component, instance, run_func
+    It owns the store (and through it the WASI context, the instance and the function),
+    the component and the export indices; `release` frees them unless the guest may still
+    be running.
+    """
+
+    def __init__(self) -> None:
+        self.store = None
+        self.context = None
+        self.component = POINTER(C.wasmtime_component_t)()
+        self.instance = C.wasmtime_component_instance_t()
+        self.func = C.wasmtime_component_func_t()
+        self.indices: list = []
+        self.started = False
+        self.finished = threading.Event()
 
     def run(self) -> bool:
-        """True if the command returned ok; raises WasmtimeError for traps and exits."""
-        result = ffi.wasmtime_component_val_t()
-        _check(ffi.wasmtime_component_func_call(byref(self._run), self._store._context(), None, 0, byref(result), 1))
-        ok = bool(result.of.result.is_ok)
-        ffi.wasmtime_component_val_delete(byref(result))
-        return ok
+        """True if the command returned ok; raises WasmtimeError for traps and exits.
+        Called once, on the worker thread, after `started` was set."""
+        lib = C.lib()
+        try:
+            result = C.wasmtime_component_val_t()
+            C.check(lib.wasmtime_component_func_call(byref(self.func), self.context, None, 0, byref(result), 1))
+            ok = bool(result.of.result.is_ok)
+            lib.wasmtime_component_val_delete(byref(result))
+            return ok
+        finally:
+            self.finished.set()
 
+    def export(self, name: str, within=None):
+        """The export index of `name` (inside the export `within`), or None."""
+        encoded = name.encode()
+        index = C.lib().wasmtime_component_instance_get_export_index(
+            byref(self.instance), self.context, within, encoded, len(encoded)
+        )
+        if not index:
+            return None
+        self.indices.append(index)
+        return index
 
-def _export(store: wasmtime.Store, instance, name: str, within=None):
-    encoded = name.encode()
-    return ffi.wasmtime_component_instance_get_export_index(
-        byref(instance), store._context(), within, create_string_buffer(encoded), len(encoded)
-    )
+    def release(self) -> None:
+        if self.started and not self.finished.is_set():
+            return  # the guest may still be inside Wasmtime: the process ends soon anyway
+        lib = C.lib()
+        for index in self.indices:
+            lib.wasmtime_component_export_index_delete(index)
+        self.indices = []
+        if self.component:
+            lib.wasmtime_component_delete(self.component)
+            self.component = POINTER(C.wasmtime_component_t)()
+        if self.store:
+            self.context = None
+            lib.wasmtime_store_delete(self.store)  # closes its WASI files and directories
+            self.store = None
 
 
 def _first_line(error: BaseException) -> str:
@@ -164,7 +192,7 @@ def _open_without_links(path: str) -> int:
     return fd
 
 
-def _preopen(wasi, mount, opened: list[int], task: str) -> None:
+def _preopen(lib, wasi, mount, opened: list[int], task: str) -> None:
     try:
         fd = _open_without_links(str(mount.host))
     except OSError as e:
@@ -174,71 +202,102 @@ def _preopen(wasi, mount, opened: list[int], task: str) -> None:
             exit_code=1,
         ) from None
     opened.append(fd)
-    wasi.preopen_dir(f"/proc/self/fd/{fd}", mount.guest, mount.writable)
+    _preopen_dir(lib, wasi, f"/proc/self/fd/{fd}", mount.guest, mount.writable)
+
+
+def _preopen_dir(lib, wasi, host: str, guest: str, writable: bool) -> None:
+    if not lib.wasi_config_preopen_dir(wasi, host.encode(), guest.encode(), writable):
+        raise C.WasmtimeError("failed to add preopen dir")
 
 
 def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filtered], opened: list[int], task: str):
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = list(grants.argv)
-    wasi.env = [list(pair) for pair in grants.env]
-    if grants.stdin:
-        wasi.inherit_stdin()
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        if fd in filtered:
-            setattr(wasi, f"{name}_file", filtered[fd].path)
-            filtered[fd].opened()
-        else:
-            getattr(wasi, f"inherit_{name}")()
-    for mount in grants.mounts:
-        _preopen(wasi, mount, opened, task)
-    if scratch is not None:
-        wasi.preopen_dir(scratch, "/tmp", True)
-    if grants.network:
-        ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+    """A new `wasi_config_t*` with exactly the grants; the caller owns it."""
+    lib = C.lib()
+    wasi = lib.wasi_config_new()
+    try:
+        if not lib.wasi_config_set_argv(wasi, len(grants.argv), C.char_array(grants.argv)):
+            raise C.WasmtimeError("failed to configure argv")
+        names, values = [name for name, _ in grants.env], [value for _, value in grants.env]
+        if not lib.wasi_config_set_env(wasi, len(names), C.char_array(names), C.char_array(values)):
+            raise C.WasmtimeError("failed to configure environment")
+        if grants.stdin:
+            lib.wasi_config_inherit_stdin(wasi)
+        for fd, set_file, inherit in (
+            (1, lib.wasi_config_set_stdout_file, lib.wasi_config_inherit_stdout),
+            (2, lib.wasi_config_set_stderr_file, lib.wasi_config_inherit_stderr),
+        ):
+            if fd in filtered:
+                if not set_file(wasi, filtered[fd].path.encode()):
+                    raise C.WasmtimeError(f"failed to set {'stdout' if fd == 1 else 'stderr'} file")
+                filtered[fd].opened()
+            else:
+                inherit(wasi)
+        for mount in grants.mounts:
+            _preopen(lib, wasi, mount, opened, task)
+        if scratch is not None:
+            _preopen_dir(lib, wasi, scratch, "/tmp", True)
+        if grants.network:
+            lib.wasi_config_allow_ip_name_lookup(wasi, True)
+    except BaseException:
+        lib.wasi_config_delete(wasi)
+        raise
     return wasi
 
 
 def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
-    component = POINTER(ffi.wasmtime_component_t)()
+    """Takes `wasi` (a `wasi_config_t*`): it is consumed or freed whatever happens."""
+    lib = C.lib()
+    command = _Command()
     try:
-        _check(ffi.wasmtime_component_deserialize(engine().ptr(), _bytes(payload), len(payload), byref(component)))
-    except wasmtime.WasmtimeError as e:
-        raise StaleComponent(str(e)) from None
-    store = wasmtime.Store(engine())
-    store.set_epoch_deadline(1)
-    store.set_limits(memory_size=grants.memory)
-    store.set_wasi(wasi)
-    linker = ffi.wasmtime_component_linker_new(engine().ptr())
-    instance = ffi.wasmtime_component_instance_t()
-    try:
-        _check(ffi.wasmtime_component_linker_add_wasip2(linker))
-        if grants.network:
-            _check(ffi.wasmtime_component_linker_add_wasi_http(linker))
-            store.set_wasi_http()
-        _check(ffi.wasmtime_component_linker_instantiate(linker, store._context(), component, byref(instance)))
-    except wasmtime.WasmtimeError as e:
-        message = str(e)
-        if "wasi:http" in message:
+        try:
+            C.check(lib.wasmtime_component_deserialize(
+                engine(), C.byte_pointer(payload), len(payload), byref(command.component)
+            ))  # fmt: skip
+        except C.WasmtimeError as e:
+            raise StaleComponent(str(e)) from None
+        command.store = lib.wasmtime_store_new(engine(), None, C.no_finalizer())
+        command.context = lib.wasmtime_store_context(command.store)
+        lib.wasmtime_context_set_epoch_deadline(command.context, 1)
+        lib.wasmtime_store_limiter(command.store, grants.memory, -1, -1, -1, -1)
+        error = lib.wasmtime_context_set_wasi(command.context, wasi)
+        wasi = None  # the store owns it now, even if that failed
+        C.check(error)
+        linker = lib.wasmtime_component_linker_new(engine())
+        try:
+            C.check(lib.wasmtime_component_linker_add_wasip2(linker))
+            if grants.network:
+                C.check(lib.wasmtime_component_linker_add_wasi_http(linker))
+                lib.wasmtime_context_set_wasi_http(command.context)
+            C.check(lib.wasmtime_component_linker_instantiate(
+                linker, command.context, command.component, byref(command.instance)
+            ))  # fmt: skip
+        except C.WasmtimeError as e:
+            message = str(e)
+            if "wasi:http" in message:
+                raise SandboxError(
+                    f"task `{task}` uses the network (wasi:http), but it has no network grant",
+                    help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
+                    exit_code=1,
+                ) from None
+            raise SandboxError(f"task `{task}` could not start: {_first_line(e)}", exit_code=1) from None
+        finally:
+            lib.wasmtime_component_linker_delete(linker)
+        interface = command.export("wasi:cli/run@0.2.0")  # semver-aware: finds 0.2.x
+        run_index = command.export("run", interface) if interface else None
+        if not run_index or not lib.wasmtime_component_instance_get_func(
+            byref(command.instance), command.context, run_index, byref(command.func)
+        ):
             raise SandboxError(
-                f"task `{task}` uses the network (wasi:http), but it has no network grant",
-                help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
-            exit_code=1,
-            ) from None
-        raise SandboxError(f"task `{task}` could not start: {_first_line(e)}", exit_code=1) from None
-    finally:
-        ffi.wasmtime_component_linker_delete(linker)
-    interface = _export(store, instance, "wasi:cli/run@0.2.0")  # semver-aware: finds 0.2.x
-    run_index = _export(store, instance, "run", interface) if interface else None
-    run_func = ffi.wasmtime_component_func_t()
-    if not run_index or not ffi.wasmtime_component_instance_get_func(
-        byref(instance), store._context(), run_index, byref(run_func)
-    ):
-        raise SandboxError(
-            f"task `{task}` is not a WASI command: it exports no `wasi:cli/run`",
-            help="a task is a binary crate with `fn main()`",
-            exit_code=1,
-        )
-    return _Command(store, component, instance, run_func)
+                f"task `{task}` is not a WASI command: it exports no `wasi:cli/run`",
+                help="a task is a binary crate with `fn main()`",
+                exit_code=1,
+            )
+        return command
+    except BaseException:
+        if wasi:
+            lib.wasi_config_delete(wasi)
+        command.release()
+        raise
 
 
 def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn]) -> int:
@@ -262,13 +321,14 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         cleanup.callback(lambda: [os.close(fd) for fd in opened])
         wasi = _wasi_config(grants, scratch, filtered, opened, task)
         command = _instantiate(task, payload, grants, wasi)
+        # First out: frees the store once the guest has finished, which closes Wasmtime's
+        # ends of the filtered pipes; leaves everything alone while it may still run.
+        cleanup.callback(command.release)
 
         def leave(error: TaskError) -> NoReturn:
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
-        # No store.close(): closing it while the guest's function objects are still alive
-        # crashed the interpreter at exit (seen after Ctrl-C). Garbage collection frees it.
         return _supervise(task, command, grants, leave)
 
 
@@ -293,11 +353,10 @@ def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
     worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
     deadline = time.monotonic() + grants.timeout if grants.timeout else None
     stopping: TaskError | None = None
-    started = False
     while True:
         try:
-            if not started:
-                started = True
+            if not command.started:
+                command.started = True  # from here on, only `command.finished` frees it
                 worker.start()
             wait = 0.5 if deadline is None else max(0.0, min(deadline - time.monotonic(), 0.5))
             if finished.wait(wait):
@@ -306,18 +365,23 @@ def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
                 if stopping is not None:
                     abandon(stopping)  # stuck in a host call that no epoch interrupts
                 stopping = _timed_out(task, grants.timeout or 0)
-                engine().increment_epoch()
+                _interrupt()
                 deadline = time.monotonic() + GRACE_SECONDS
         except KeyboardInterrupt:
             if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
                 abandon(stopping)  # a second Ctrl-C: leave now
             stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
-            engine().increment_epoch()
+            _interrupt()
             deadline = time.monotonic() + GRACE_SECONDS
     sys.stdout.flush()
     if stopping is not None:
         raise stopping
     return _exit_code(task, outcome, grants)
+
+
+def _interrupt() -> None:
+    """Bump the epoch: a guest running wasm code traps at its next check."""
+    C.lib().wasmtime_engine_increment_epoch(engine())
 
 
 def _timed_out(task: str, seconds: float) -> SandboxError:
@@ -332,9 +396,9 @@ def _exit_code(task: str, outcome: dict[str, object], grants: Grants) -> int:
     error = outcome.get("error")
     if error is None:
         return 0 if outcome.get("ok") else 1
-    if isinstance(error, wasmtime.ExitTrap):
-        return error.code
-    if isinstance(error, wasmtime.WasmtimeError):
+    if isinstance(error, C.WasmtimeError):
+        if error.exit_status is not None:  # the guest called wasi:cli/exit
+            return error.exit_status
         reason = _trap_reason(str(error))
         if "unreachable" in reason:
             hint = (

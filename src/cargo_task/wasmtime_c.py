@@ -126,6 +126,7 @@ _val = POINTER(wasmtime_component_val_t)
 _vec = POINTER(wasm_byte_vec_t)
 _chars = POINTER(c_char)
 _bytes = POINTER(c_uint8)
+_finalizer = CFUNCTYPE(None, c_void_p)
 
 SIGNATURES: dict[str, tuple[object, list[object]]] = {
     # engine
@@ -134,7 +135,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "wasm_engine_new_with_config": (_engine, [_config]),
     "wasmtime_engine_increment_epoch": (None, [_engine]),
     # store
-    "wasmtime_store_new": (_store, [_engine, c_void_p, CFUNCTYPE(None, c_void_p)]),
+    "wasmtime_store_new": (_store, [_engine, c_void_p, _finalizer]),
     "wasmtime_store_context": (_context, [_store]),
     "wasmtime_store_limiter": (None, [_store, c_int64, c_int64, c_int64, c_int64, c_int64]),
     "wasmtime_store_delete": (None, [_store]),
@@ -193,7 +194,11 @@ def library_path() -> str:
     if _path is None:
         from importlib.machinery import PathFinder
 
-        spec = PathFinder.find_spec("wasmtime")
+        spec = PathFinder.find_spec("wasmtime")  # sys.path only; neither imports it
+        if spec is None:
+            from importlib.util import find_spec
+
+            spec = find_spec("wasmtime")
         if spec is None or not spec.submodule_search_locations:
             raise OSError("the `wasmtime` package is not installed (pip install 'wasmtime>=50.0.1,<51')")
         platform = "android" if hasattr(sys, "getandroidapilevel") else sys.platform
@@ -274,8 +279,13 @@ def take_bytes(vec: wasm_byte_vec_t) -> bytes:
 
 
 def byte_pointer(data: bytes):
-    """`data` as a `uint8_t*` argument, without a copy (keep `data` alive for the call)."""
-    return ctypes.cast(ctypes.c_char_p(data), _bytes)
+    """`data` as a `uint8_t*` argument, without copying `bytes` (the pointer keeps it alive)."""
+    return ctypes.cast(ctypes.c_char_p(data if type(data) is bytes else bytes(data)), _bytes)
+
+
+def no_finalizer():
+    """A null `void (*)(void*)`, for `wasmtime_store_new` without host data."""
+    return ctypes.cast(None, _finalizer)
 
 
 def char_array(strings):
