@@ -103,6 +103,11 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def human_duration(seconds: float) -> str:
+    """For messages: 0.5 -> "500ms", 30 -> "30s", 90 -> "90s"."""
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("true or false")

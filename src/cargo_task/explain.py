@@ -10,7 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from cargo_task.config import human_size
+from cargo_task.config import human_duration, human_size
 from cargo_task.grants import Grants
 from cargo_task.pipeline import Selection
 
@@ -107,7 +107,7 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
         else "network: none"
     )
     lines.append("stdin: " + ("the terminal's" if grants.stdin else "empty"))
-    timeout = f"{grants.timeout:g}s" if grants.timeout else "none"
+    timeout = human_duration(grants.timeout) if grants.timeout else "none"
     lines.append(f"limits: time {timeout}, memory {human_size(grants.memory)}")
     lines.append("processes: none (a task cannot start programs)")
     deps = sorted(task.owner.dependencies)

@@ -25,13 +25,15 @@ from ctypes import POINTER, byref
 from typing import Callable, NoReturn
 
 from cargo_task import wasmtime_c as C
-from cargo_task.config import human_size
+from cargo_task.config import human_duration, human_size
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
 from cargo_task.neutralize import Neutralizer
 
 ENGINE_SETTINGS = "epoch-interruption"
-GRACE_SECONDS = 1.0  # after the epoch bump, how long a stopping guest may take
+GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
+POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and at Ctrl-C
+DRAIN_SECONDS = 5.0  # how long the output filter may take to pass on what the task wrote
 TIMEOUT_EXIT = 124
 INTERRUPT_EXIT = 130
 
@@ -170,7 +172,7 @@ class _Filtered:
 
     def finish(self) -> None:
         self._guest_done.set()
-        self.thread.join(timeout=GRACE_SECONDS)
+        self.thread.join(timeout=DRAIN_SECONDS)
 
 
 def _open_without_links(path: str) -> int:
@@ -335,11 +337,12 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
 def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
     """Run the guest on a worker thread; the main thread keeps time and takes Ctrl-C.
 
-    The wait is on an Event the guest sets, not on `Thread.join`: a join interrupted by
-    Ctrl-C marks a still-running thread as finished (Python 3.11).
+    Ctrl-C only sets a flag that the loop polls: a KeyboardInterrupt raised inside
+    `Event.wait` or `Thread.join` can leave threading's locks inconsistent (Python 3.11).
     """
     outcome: dict[str, object] = {}
     finished = threading.Event()
+    interrupts: list[int] = []
 
     def guest() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the main thread's to handle
@@ -350,29 +353,33 @@ def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
         finally:
             finished.set()
 
-    worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
-    deadline = time.monotonic() + grants.timeout if grants.timeout else None
-    stopping: TaskError | None = None
-    while True:
-        try:
-            if not command.started:
-                command.started = True  # from here on, only `command.finished` frees it
-                worker.start()
-            wait = 0.5 if deadline is None else max(0.0, min(deadline - time.monotonic(), 0.5))
-            if finished.wait(wait):
-                break
-            if deadline is not None and time.monotonic() >= deadline:
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(1)) if on_main_thread else None
+    try:
+        worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
+        deadline = time.monotonic() + grants.timeout if grants.timeout else None
+        stopping: TaskError | None = None
+        seen = 0
+        command.started = True  # from here on, only `command.finished` frees it
+        worker.start()
+        while not finished.wait(POLL_SECONDS):
+            now = time.monotonic()
+            if len(interrupts) > seen:
+                seen = len(interrupts)
+                if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
+                    abandon(stopping)  # a second Ctrl-C: leave now
+                stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
+                _interrupt()
+                deadline = now + GRACE_SECONDS
+            elif deadline is not None and now >= deadline:
                 if stopping is not None:
                     abandon(stopping)  # stuck in a host call that no epoch interrupts
                 stopping = _timed_out(task, grants.timeout or 0)
                 _interrupt()
-                deadline = time.monotonic() + GRACE_SECONDS
-        except KeyboardInterrupt:
-            if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
-                abandon(stopping)  # a second Ctrl-C: leave now
-            stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
-            _interrupt()
-            deadline = time.monotonic() + GRACE_SECONDS
+                deadline = now + GRACE_SECONDS
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     sys.stdout.flush()
     if stopping is not None:
         raise stopping
@@ -386,7 +393,7 @@ def _interrupt() -> None:
 
 def _timed_out(task: str, seconds: float) -> SandboxError:
     return SandboxError(
-        f"task `{task}` did not finish within its time limit of {seconds:g}s",
+        f"task `{task}` did not finish within its time limit of {human_duration(seconds)}",
         help="raise it with `timeout = \"...\"` in the task's table, or --timeout for one run",
         exit_code=TIMEOUT_EXIT,
     )

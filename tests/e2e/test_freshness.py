@@ -105,3 +105,27 @@ def test_cargo_task_and_cargo_dash_task_stay_fresh_side_by_side(spied, project, 
         cargo_task("a", cwd=project.root)
     assert "is fresh" in cargo("task", "-v", "a", cwd=project.root).stderr
     assert "is fresh" in cargo_task("-v", "a", cwd=project.root).stderr
+
+
+def test_a_path_dependencys_manifest_change_rebuilds(project, cargo_task):
+    project.manifest('[package.metadata.task-dependencies]\nhelper = { path = "helper" }\n')
+    project.write("helper/Cargo.toml", """
+        [package]
+        name = "helper"
+        version = "0.1.0"
+        edition = "2021"
+
+        [features]
+        default = []
+        loud = []
+    """)  # fmt: skip
+    project.write("helper/src/lib.rs", """
+        pub fn word() -> &'static str {
+            if cfg!(feature = "loud") { "LOUD" } else { "quiet" }
+        }
+    """)  # fmt: skip
+    project.write("tasks/t.rs", "fn main() { println!(\"{}\", helper::word()); }\n")
+    assert cargo_task("-q", "t", cwd=project.root).stdout == "quiet\n"
+    manifest = project.root / "helper" / "Cargo.toml"
+    edit(manifest, manifest.read_text().replace("default = []", 'default = ["loud"]'))
+    assert cargo_task("-q", "t", cwd=project.root).stdout == "LOUD\n"

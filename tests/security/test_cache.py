@@ -18,7 +18,7 @@ MAGIC = b"cargo-task-wasm component v1\n"
 
 def _component_of(arena, task: str):
     root = arena_cache(arena)
-    records = list(root.glob(f"records/*/{task}.json"))
+    records = list(root.glob(f"records/*/{task}.*.json"))
     matching = [r for r in records if str(arena.project) in _record_sources(r)]
     assert len(matching) == 1, records
     key = json.loads(matching[0].read_text())["component"]
