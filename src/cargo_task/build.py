@@ -86,10 +86,11 @@ def _sysroot(toolchain: Toolchain, probe) -> Path:
         raise BuildError(f"`{toolchain.rustc} --print sysroot` failed:\n{err.strip()}")
     root = Path(out.strip())
     if not (root / "lib" / "rustlib" / TARGET / "lib").is_dir():
-        name = toolchain.env.get("RUSTUP_TOOLCHAIN") or str(root)
+        name = toolchain.env.get("RUSTUP_TOOLCHAIN")
         raise BuildError(
-            f"the `{TARGET}` target is not installed for the toolchain `{name}`",
-            help=f"add it with `rustup target add {TARGET}`",
+            f"the `{TARGET}` target is not installed for the toolchain `{name or root}`",
+            help=f"add it with `rustup target add {TARGET}"
+            + (f" --toolchain {name}`" if name else "`"),
         )
     return root
 

@@ -281,7 +281,13 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
                     help=f"add `network = true` to the task's table ([package.metadata.tasks.{task}])",
                     exit_code=1,
                 ) from None
-            raise SandboxError(f"task `{task}` could not start: {_first_line(e)}", exit_code=1) from None
+            reason = _first_line(e)
+            hint = (
+                f"its memory limit ({human_size(grants.memory)}) is below what it needs to start"
+                if "memory" in reason and "limit" in reason
+                else None
+            )
+            raise SandboxError(f"task `{task}` could not start: {reason}", help=hint, exit_code=1) from None
         finally:
             lib.wasmtime_component_linker_delete(linker)
         interface = command.export("wasi:cli/run@0.2.0")  # semver-aware: finds 0.2.x

@@ -173,6 +173,13 @@ def test_memory_limit_stops_the_task_and_is_reported(granted, cargo_task):
     assert "allocated 40 MiB" in more.stdout and "memory limit is 64 MiB" in more.stderr
 
 
+def test_a_memory_limit_too_small_to_start_says_so(granted, cargo_task):
+    result = cargo_task("--memory", "64KiB", "hungry", cwd=granted.root)
+    assert result.returncode == 1
+    assert "error: task `hungry` could not start" in result.stderr
+    assert "help: its memory limit (64 KiB) is below what it needs to start" in result.stderr
+
+
 def test_environment_allowlist_and_fixed_values(granted, cargo_task):
     result = cargo_task("vars", cwd=granted.root, KEEP_A="1", KEEP_B="2", DROP_C="3")
     assert result.stdout.strip() == '[("KEEP_A", "1"), ("KEEP_B", "2"), ("MODE", "fixed")]'

@@ -101,7 +101,7 @@ def test_a_toolchain_without_the_wasm_target_says_how_to_add_it(project, cargo, 
     result = cargo("+nightly", "task", "a", cwd=project.root)
     assert result.returncode == 1, result.stderr
     assert "error: the `wasm32-wasip2` target is not installed for the toolchain `nightly" in result.stderr
-    assert "help: add it with `rustup target add wasm32-wasip2`" in result.stderr
+    assert "help: add it with `rustup target add wasm32-wasip2 --toolchain nightly" in result.stderr
     direct = cargo_task("a", cwd=project.root, RUSTUP_TOOLCHAIN="nightly")
     assert "target is not installed" in direct.stderr
 
