@@ -111,7 +111,11 @@ def test_listing_help_and_explain_load_neither_wasmtime_nor_subprocess(tmp_path)
         "import sys; from cargo_task.cli import main; "
         "assert main([]) == 0 and main(['--json']) == 0 and main(['-h']) == 0; "
         "assert main(['--explain', 'b']) == 0; "
-        "loaded = [m for m in ('wasmtime', 'subprocess', 'argparse', 'dataclasses') if m in sys.modules]; "
-        "assert not loaded, loaded"
+        "unwanted = ('wasmtime', 'cargo_task.sandbox', 'cargo_task.wasmtime_c', "
+        "'subprocess', 'argparse', 'dataclasses'); "
+        "loaded = [m for m in unwanted if m in sys.modules]; "
+        "assert not loaded, loaded; "
+        "assert '_libwasmtime' not in open('/proc/self/maps').read()"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
