@@ -12,7 +12,7 @@ run cargo task hello "from the demo" --help
 run cargo task --explain codegen
 run cargo task ls data
 run cargo task report
-run cargo task env
+run env DEMO_MODE=showcase SECRET_TOKEN=hunter2 cargo task env   # only USER and DEMO_* are granted
 run cargo task codegen
 run cargo task -p greeter greet Ferris
 run cargo task slow || echo "(exit $? — the sandbox stopped it, as configured)"
