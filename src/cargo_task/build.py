@@ -22,8 +22,9 @@ BUILD_ENV = frozenset((
     "CARGO_BUILD_JOBS", "CARGO_INCREMENTAL", "NO_PROXY", "no_proxy",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "SSH_AUTH_SOCK",
 ))  # fmt: skip
-# Proxy URLs often carry a password: cargo gets them as `--config http.proxy=...`, which
-# rustc never sees, so `env!` in a task cannot capture them. In cargo's order of precedence.
+# Proxy URLs often carry a password: cargo gets them in a private config file, which rustc
+# never sees (so `env!` in a task cannot capture them) and other users cannot read (as they
+# could a command line). In cargo's order of precedence.
 PROXY_ENV = ("CARGO_HTTP_PROXY", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
              "ALL_PROXY", "all_proxy")  # fmt: skip
 BUILD_ENV_PREFIXES = ("CARGO_NET_", "CARGO_HTTP_")
@@ -39,9 +40,8 @@ def needed_by_the_build(name: str) -> bool:
     )
 
 
-def proxy_options(environ: dict[str, str]) -> list[str]:
-    proxy = next((environ[name] for name in PROXY_ENV if environ.get(name)), None)
-    return ["--config", f"http.proxy={json.dumps(proxy)}"] if proxy else []
+def proxy_url(environ: dict[str, str]) -> str | None:
+    return next((environ[name] for name in PROXY_ENV if environ.get(name)), None)
 
 
 def build_environment(environ: dict[str, str]) -> dict[str, str]:
@@ -53,7 +53,7 @@ class Toolchain(NamedTuple):
     rustc: str
     env: dict[str, str]
     cwd: Path
-    proxy: list[str]  # cargo options that pass the user's proxy without the environment
+    proxy: str | None  # the user's proxy, for cargo alone
 
     @classmethod
     def from_environment(cls, environ: dict[str, str], cwd: Path) -> Toolchain:
@@ -63,7 +63,7 @@ class Toolchain(NamedTuple):
             rustc=environ.get("RUSTC") or "rustc",
             env=build_environment(environ),
             cwd=cwd,
-            proxy=proxy_options(environ),
+            proxy=proxy_url(environ),
         )
 
 
@@ -102,35 +102,44 @@ def build_task(
 
     cargo's own diagnostics go straight to the terminal. The sysroot is asked of rustc while
     cargo works, so that a missing wasm target is reported plainly, and costs no time.
+    Whatever stops this function (an error, Ctrl-C, a signal to this process alone) stops
+    cargo and rustc too.
     """
     import subprocess
+    import tempfile
 
-    probe = _run_or_explain(
-        toolchain, [toolchain.rustc, "--print", "sysroot"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    command = [
-        toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
-        "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
-        "--color", color, *toolchain.proxy,
-    ]  # fmt: skip
-    if verbosity < 0:
-        command.append("--quiet")
-    elif verbosity > 1:
-        command.append("-" + "v" * (verbosity - 1))
-    cargo = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL)
-    try:
-        root = _sysroot(toolchain, probe)
-    except BuildError:
-        cargo.terminate()  # its errors would only repeat, at length, that std is missing
-        cargo.wait()
-        raise
-    except BaseException:
-        cargo.terminate()
-        raise
-    if cargo.wait() != 0:
+    with tempfile.TemporaryDirectory(prefix="cargo-task-") as private:  # mode 0700
+        command = [
+            toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
+            "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
+            "--color", color,
+        ]  # fmt: skip
+        if toolchain.proxy:
+            config = Path(private) / "proxy.toml"
+            config.write_text(f"[http]\nproxy = {json.dumps(toolchain.proxy)}\n")
+            command += ["--config", str(config)]
+        if verbosity < 0:
+            command.append("--quiet")
+        elif verbosity > 1:
+            command.append("-" + "v" * (verbosity - 1))
+        started: list = []
+        try:
+            started.append(_run_or_explain(
+                toolchain, [toolchain.rustc, "--print", "sysroot"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ))  # fmt: skip
+            started.append(_run_or_explain(toolchain, command, stdin=subprocess.DEVNULL))
+            probe, cargo = started
+            root = _sysroot(toolchain, probe)  # a missing target: cargo's errors would repeat it
+            code = cargo.wait()
+        except BaseException:
+            for process in started:
+                process.terminate()
+                process.wait()
+            raise
+    if code != 0:
         raise BuildError(
-            f"could not compile task `{task}` (cargo exited with {cargo.returncode})",
+            f"could not compile task `{task}` (cargo exited with {code})",
             help="the compiler's messages above name the problem",
         )
     return root

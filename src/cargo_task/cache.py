@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ from cargo_task.fingerprint import Stamp
 
 _MAGIC = b"cargo-task-wasm component v1\n"
 _RECORD_VERSION = 1
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class Record(NamedTuple):
@@ -44,6 +46,8 @@ class Cache:
             if not isinstance(data, dict) or data.get("version") != _RECORD_VERSION:
                 return None
             stamps = [(str(p), int(m), int(s)) for p, m, s in data["stamps"]]
+            if not _KEY.fullmatch(str(data["component"])):
+                return None
             return Record(str(data["fingerprint"]), stamps, str(data["component"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -170,12 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (`cargo task | head`): not an error
+    except BrokenPipeError:  # the reader went away (`cargo task | head`): not an error
+        sys.stdout = open(os.devnull, "w")  # so that the final flush does not fail again
         return 0
     except Exception as e:  # a bug in cargo-task: say so on one screen
         if reporter.verbosity > 0:
-            raise
+            import traceback
+
+            traceback.print_exc()
         reporter.error(
             f"internal error in cargo-task-wasm {__version__}: {type(e).__name__}: {e}",
             help="this is a bug; rerun with -v for a traceback and report it",
@@ -198,8 +200,12 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
     color = ns.color or environ.get("CARGO_TERM_COLOR") or "auto"
     reporter.color = use_color(color, environ, sys.stderr)
     reporter.verbosity = verbosity
+    try:
+        cwd = Path.cwd()
+    except OSError as e:
+        raise TaskError(f"could not read the current directory: {e.strerror}") from None
     request = pipeline.Request(
-        cwd=Path.cwd(),
+        cwd=cwd,
         environ=environ,
         task=ns.explain or task,
         args=tuple(task_args),

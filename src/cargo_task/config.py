@@ -15,6 +15,16 @@ from cargo_task.errors import ConfigError
 from cargo_task.workspace import Manifest
 
 TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Directory names in cargo's target directory: cargo refuses them as binary names.
+RESERVED_TASK_NAMES = frozenset({"build", "deps", "examples", "incremental"})
+
+
+def task_name_problem(name: str) -> str | None:
+    if not TASK_NAME.match(name):
+        return "task names start with a letter or `_` and use letters, digits, `-` and `_`"
+    if name in RESERVED_TASK_NAMES:
+        return f"`{name}` is reserved: cargo names a directory of its build output so"
+    return None
 
 CRATE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_MEMORY = 1 << 40
@@ -141,8 +151,11 @@ def _inherit_env(value: object) -> bool | tuple[str, ...]:
 
 
 def _env(value: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ValueError('a table of names and string values, such as { MODE = "ci" }')
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str) and "\0" not in v and k and "=" not in k and "\0" not in k
+        for k, v in value.items()
+    ):
+        raise ValueError('a table of names (no `=`) and string values, such as { MODE = "ci" }')
     return tuple(sorted(value.items()))
 
 
@@ -186,11 +199,9 @@ def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
 
 def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSettings:
     where = f"`{section}.{name}` of `{manifest}`"
-    if not TASK_NAME.match(name):
-        raise ConfigError(
-            f"invalid task name `{name}` in `{section}` of `{manifest}`",
-            help="task names start with a letter or `_` and use letters, digits, `-` and `_`",
-        )
+    problem = task_name_problem(name)
+    if problem:
+        raise ConfigError(f"invalid task name `{name}` in `{section}` of `{manifest}`", help=problem)
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table, such as {{ description = \"...\" }}")
     values: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cargo_task.config import TASK_NAME, OwnerConfig, TaskSettings, owner_config
+from cargo_task.config import OwnerConfig, TaskSettings, owner_config, task_name_problem
 from cargo_task.errors import ConfigError
 from cargo_task.workspace import Manifest, Project
 
@@ -74,11 +74,9 @@ def task_files(tasks_dir: Path) -> dict[str, Path]:
             name, source = entry.name, entry / "main.rs"
         else:
             continue
-        if not TASK_NAME.match(name):
-            raise ConfigError(
-                f"invalid task name `{name}` (from `{entry}`)",
-                help="task names start with a letter or `_` and use letters, digits, `-`, `_`",
-            )
+        problem = task_name_problem(name)
+        if problem:
+            raise ConfigError(f"invalid task name `{name}` (from `{entry}`)", help=problem)
         if name in found:
             raise ConfigError(
                 f"task `{name}` is defined twice: `{found[name]}` and `{source}`",

@@ -18,6 +18,8 @@ from cargo_task.terminal import Reporter
 from cargo_task.workspace import Project, locate
 
 if TYPE_CHECKING:
+    from cargo_task.build import Toolchain
+    from cargo_task.cache import Cache
     from cargo_task.grants import Grants, Surroundings
     from cargo_task.scaffold import Scaffold
 
@@ -52,7 +54,15 @@ class Selection(NamedTuple):
         dependencies = {
             Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
         }
-        return Surroundings(self.project.roots(), [t.source for t in tasks], sorted(dependencies))
+        # A task that `path` put elsewhere keeps its modules beside it: protect that
+        # directory too, unless it is the package's own (then its file alone).
+        sources = [
+            t.source.parent
+            if not t.source.is_relative_to(t.owner.tasks_dir) and t.source.parent != t.owner.root
+            else t.source
+            for t in tasks
+        ]
+        return Surroundings(self.project.roots(), sources, sorted(dependencies))
 
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
@@ -113,9 +123,20 @@ def decide_grants(selection: Selection, request: Request) -> Grants:
         request.environ,
         request.overrides,
         surroundings=selection.surroundings,
-        build_root=selection.build_root,
+        build_root=selection.project.target_dir,
         cache_dir=cache_dir(request.environ),
     )
+
+
+class _Build(NamedTuple):
+    """Everything `prepare_component` decides before it knows whether to build."""
+
+    task: Task
+    plan: Scaffold
+    toolchain: Toolchain
+    engine: str  # the Wasmtime that will load the machine code
+    cache: Cache
+    record_name: str
 
 
 def prepare_component(
@@ -126,56 +147,70 @@ def prepare_component(
     from cargo_task.cache import Cache
 
     task = selection.task
-    plan = selection.scaffold()
-    cache = Cache(cache_dir(request.environ))
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
-    engine = sandbox.engine_id()
-    record_name = f"{task.name}.{fingerprint.toolchain_variant(toolchain)}"
-    record = cache.load_record(plan.directory, record_name) if trust_cache else None
+    job = _Build(
+        task, selection.scaffold(), toolchain, sandbox.engine_id(),
+        Cache(cache_dir(request.environ)),
+        f"{task.name}.{fingerprint.toolchain_variant(toolchain)}",
+    )  # fmt: skip
+    record = job.cache.load_record(job.plan.directory, job.record_name) if trust_cache else None
     if (
         record is not None
-        and record.fingerprint == fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
+        and record.fingerprint == fingerprint.static_fingerprint(job.plan, task.name, toolchain, job.engine)
         and fingerprint.still_fresh(record.stamps)
     ):
-        payload = cache.load_component(record.component)
+        payload = job.cache.load_component(record.component)
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component")
             return payload
-    return _build_and_compile(task, plan, toolchain, engine, cache, record_name, request, reporter, trust_cache)
+    return _build_and_compile(job, request, reporter, trust_cache)
 
 
-def _build_and_compile(
-    task, plan, toolchain, engine, cache, record_name, request, reporter, trust_cache
-) -> bytes:
+def _build_and_compile(job: _Build, request: Request, reporter: Reporter, trust_cache: bool) -> bytes:
     from cargo_task import build, fingerprint, sandbox, scaffold
     from cargo_task.cache import Record, component_key
+    from cargo_task.errors import BuildError
 
-    scaffold.write(plan)
-    sysroot = build.build_task(toolchain, plan, task.name, request.verbosity, request.color)
-    wasm = plan.wasm(task.name).read_bytes()
-    key = component_key(wasm, engine)
-    payload = cache.load_component(key) if trust_cache else None
+    name = job.task.name
+    try:
+        scaffold.write(job.plan)
+        started = scaffold.mark_build_start(job.plan)
+    except OSError as e:
+        raise BuildError(
+            f"could not write the generated package in `{job.plan.directory}`: {e.strerror}",
+            help="cargo-task builds tasks under the target directory (CARGO_TARGET_DIR)",
+        ) from None
+    sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color)
+    wasm = job.plan.wasm(name).read_bytes()
+    key = component_key(wasm, job.engine)
+    payload = job.cache.load_component(key) if trust_cache else None
     if payload is None:
-        reporter.status("Compiling", f"`{task.name}` to native code with Wasmtime")
-        payload = sandbox.compile_component(wasm, task.name)
-        cache.save_component(key, payload)
-    sources = fingerprint.dep_info_sources(plan.dep_info(task.name), toolchain.cwd)
+        reporter.status("Compiling", f"`{name}` to native code with Wasmtime")
+        payload = sandbox.compile_component(wasm, name)
+        _keep(reporter, lambda: job.cache.save_component(key, payload))
+    sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
-    if all(size >= 0 for _, _, size in stamps):  # a file it cannot find again: never fresh
-        static = fingerprint.static_fingerprint(plan, task.name, toolchain, engine)
-        cache.save_record(plan.directory, record_name, Record(static, stamps, key))
+    # Never fresh: a file it cannot find again, or one changed while cargo was building
+    # (what was compiled may be the version before the change).
+    if all(0 <= size and mtime < started for _, mtime, size in stamps[: len(sources)]) and all(
+        size >= 0 for _, _, size in stamps
+    ):
+        static = fingerprint.static_fingerprint(job.plan, name, job.toolchain, job.engine)
+        record = Record(static, stamps, key)
+        _keep(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
     return payload
 
 
-def run_task(
-    selection: Selection,
-    payload: bytes,
-    grants: Grants,
-    reporter: Reporter,
-    abandon: Callable[[TaskError], NoReturn],
-) -> int:
-    from cargo_task import sandbox
+def _keep(reporter: Reporter, save: Callable[[], None]) -> None:
+    """A cache that cannot be written costs the next run a rebuild, not this run its task."""
+    try:
+        save()
+    except OSError as e:
+        reporter.warning(f"could not write cargo-task's cache ({e.filename}: {e.strerror}); "
+                         "the next run will build again")  # fmt: skip
 
+
+def announce(selection: Selection, grants: Grants, reporter: Reporter) -> None:
     if grants.writes_protected:
         shown = ", ".join(f"`{p}`" for p in grants.writes_protected[:3])
         more = len(grants.writes_protected) - 3
@@ -188,7 +223,6 @@ def run_task(
 
     shown = shlex.join(grants.argv[1:])
     reporter.status("Running", f"task `{selection.task.name}`" + (f" {shown}" if shown else ""))
-    return sandbox.run(selection.task.name, payload, grants, abandon)
 
 
 # -- entry points ----------------------------------------------------------------------
@@ -205,14 +239,15 @@ def explain(request: Request) -> tuple[Selection, Grants]:
 
 
 def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoReturn]) -> int:
-    from cargo_task.sandbox import StaleComponent
+    from cargo_task import sandbox
 
     project = locate_project(request)
     selection = select_task(project, discover_tasks(project), request.task or "")
     grants = decide_grants(selection, request)
     payload = prepare_component(selection, request, reporter)
+    announce(selection, grants, reporter)
     try:
-        return run_task(selection, payload, grants, reporter, abandon)
-    except StaleComponent:  # cached by another Wasmtime: compile afresh, once
+        return sandbox.run(selection.task.name, payload, grants, abandon)
+    except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
         payload = prepare_component(selection, request, reporter, trust_cache=False)
-        return run_task(selection, payload, grants, reporter, abandon)
+        return sandbox.run(selection.task.name, payload, grants, abandon)

@@ -143,6 +143,17 @@ def _first_line(error: BaseException) -> str:
     return lines[0].strip() if lines else type(error).__name__
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:  # a terminal left in non-blocking mode
+            import select
+
+            select.select([], [fd], [], 1.0)
+
+
 class _Filtered:
     """A pipe whose far end Wasmtime writes; a thread neutralizes it onto a terminal."""
 
@@ -157,15 +168,18 @@ class _Filtered:
         import select
 
         neutralizer = Neutralizer()
-        while True:
-            if select.select([self._read_end], [], [], 0.05)[0]:
-                chunk = os.read(self._read_end, 65536)
-                if not chunk:
+        try:
+            while True:
+                if select.select([self._read_end], [], [], 0.05)[0]:
+                    chunk = os.read(self._read_end, 65536)
+                    if not chunk:
+                        break
+                    _write_all(target, neutralizer.feed(chunk))
+                elif self._guest_done.is_set():  # its writes were synchronous: all read now
                     break
-                os.write(target, neutralizer.feed(chunk))
-            elif self._guest_done.is_set():  # its writes were synchronous: all read now
-                break
-        os.write(target, neutralizer.flush())
+            _write_all(target, neutralizer.flush())
+        except OSError:
+            pass  # the terminal went away: there is no one left to show the output to
 
     def opened(self) -> None:
         os.close(self.write_end)  # Wasmtime holds its own descriptor now
@@ -261,8 +275,8 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
         command.context = lib.wasmtime_store_context(command.store)
         lib.wasmtime_context_set_epoch_deadline(command.context, 1)
         lib.wasmtime_store_limiter(command.store, grants.memory, -1, -1, -1, -1)
-        error = lib.wasmtime_context_set_wasi(command.context, wasi)
-        wasi = None  # the store owns it now, even if that failed
+        owned, wasi = wasi, None  # the store owns it from the call on, even if that fails
+        error = lib.wasmtime_context_set_wasi(command.context, owned)
         C.check(error)
         linker = lib.wasmtime_component_linker_new(engine())
         try:
@@ -315,6 +329,12 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
     guest is stuck in a host call that nothing inside Wasmtime can interrupt.
     """
     with ExitStack() as cleanup:
+        # From here on Ctrl-C only sets a flag: a KeyboardInterrupt in the middle of handing
+        # objects to Wasmtime, or inside threading's waits, would corrupt their state.
+        interrupts: list[int] = []
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(1))
+            cleanup.callback(signal.signal, signal.SIGINT, previous)
         scratch = None
         if grants.tmp:
             import shutil
@@ -337,18 +357,14 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
-        return _supervise(task, command, grants, leave)
+        return _supervise(task, command, grants, leave, interrupts)
 
 
-def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
-    """Run the guest on a worker thread; the main thread keeps time and takes Ctrl-C.
-
-    Ctrl-C only sets a flag that the loop polls: a KeyboardInterrupt raised inside
-    `Event.wait` or `Thread.join` can leave threading's locks inconsistent (Python 3.11).
-    """
+def _supervise(task, command: _Command, grants: Grants, abandon, interrupts: list[int]) -> int:
+    """Run the guest on a worker thread; the main thread keeps time and polls for Ctrl-C
+    (each one appends to `interrupts`)."""
     outcome: dict[str, object] = {}
     finished = threading.Event()
-    interrupts: list[int] = []
 
     def guest() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the main thread's to handle
@@ -359,33 +375,27 @@ def _supervise(task, command: _Command, grants: Grants, abandon) -> int:
         finally:
             finished.set()
 
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(1)) if on_main_thread else None
-    try:
-        worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
-        deadline = time.monotonic() + grants.timeout if grants.timeout else None
-        stopping: TaskError | None = None
-        seen = 0
-        command.started = True  # from here on, only `command.finished` frees it
-        worker.start()
-        while not finished.wait(POLL_SECONDS):
-            now = time.monotonic()
-            if len(interrupts) > seen:
-                seen = len(interrupts)
-                if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
-                    abandon(stopping)  # a second Ctrl-C: leave now
-                stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
-                _interrupt()
-                deadline = now + GRACE_SECONDS
-            elif deadline is not None and now >= deadline:
-                if stopping is not None:
-                    abandon(stopping)  # stuck in a host call that no epoch interrupts
-                stopping = _timed_out(task, grants.timeout or 0)
-                _interrupt()
-                deadline = now + GRACE_SECONDS
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
+    deadline = time.monotonic() + grants.timeout if grants.timeout else None
+    stopping: TaskError | None = None
+    seen = 0
+    command.started = True  # from here on, only `command.finished` frees it
+    worker.start()
+    while not finished.wait(POLL_SECONDS):
+        now = time.monotonic()
+        if len(interrupts) > seen:
+            seen = len(interrupts)
+            if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
+                abandon(stopping)  # a second Ctrl-C: leave now
+            stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
+            _interrupt()
+            deadline = now + GRACE_SECONDS
+        elif deadline is not None and now >= deadline:
+            if stopping is not None:
+                abandon(stopping)  # stuck in a host call that no epoch interrupts
+            stopping = _timed_out(task, grants.timeout or 0)
+            _interrupt()
+            deadline = now + GRACE_SECONDS
     sys.stdout.flush()
     if stopping is not None:
         raise stopping

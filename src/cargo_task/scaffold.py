@@ -101,6 +101,14 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
     return Scaffold(directory, common, bins, paths)
 
 
+def mark_build_start(scaffold: Scaffold) -> int:
+    """A timestamp from the file system's own clock: a source with this mtime or later was
+    saved while cargo built, so the build may not include it."""
+    mark = scaffold.directory / "build-started"
+    mark.touch()
+    return mark.stat().st_mtime_ns
+
+
 def write(scaffold: Scaffold) -> None:
     """Write the manifest unless it already says exactly this."""
     text = scaffold.text()

@@ -200,7 +200,7 @@ def library_path() -> str:
 
             spec = find_spec("wasmtime")
         if spec is None or not spec.submodule_search_locations:
-            raise OSError("the `wasmtime` package is not installed (pip install 'wasmtime>=50.0.1,<51')")
+            raise _unavailable("the `wasmtime` package is not installed")
         platform = "android" if hasattr(sys, "getandroidapilevel") else sys.platform
         if platform in ("linux", "android"):
             name = "_libwasmtime.so"
@@ -209,13 +209,37 @@ def library_path() -> str:
         elif platform == "darwin":
             name = "_libwasmtime.dylib"
         else:
-            raise OSError(f"unsupported platform `{platform}` for wasmtime")
+            raise _unavailable(f"wasmtime does not support the platform `{platform}`")
         machine = _machine()
         if machine not in ("x86_64", "aarch64"):
-            raise OSError(f"unsupported architecture for wasmtime: {machine}")
+            raise _unavailable(f"wasmtime does not support the architecture `{machine}`")
         directory = list(spec.submodule_search_locations)[0]
+        _check_version(os.path.dirname(directory))
         _path = os.path.join(directory, f"{platform}-{machine}", name)
     return _path
+
+
+SUPPORTED = (50, 0, 1), (51, 0, 0)  # the layouts above are those of wasmtime 50.x
+
+
+def _check_version(site: str) -> None:
+    """The declarations above are exact for one major version: refuse any other, since a
+    wrong layout would corrupt memory rather than fail cleanly."""
+    for entry in os.listdir(site):
+        if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
+            version = entry[len("wasmtime-") : -len(".dist-info")]
+            try:
+                parts = tuple(int(p) for p in version.split(".")[:3])
+            except ValueError:
+                continue
+            if not SUPPORTED[0] <= parts < SUPPORTED[1]:
+                raise _unavailable(f"the installed wasmtime {version} is not the 50.x this tool is built for")
+
+
+def _unavailable(message: str) -> Exception:
+    from cargo_task.errors import SandboxError
+
+    return SandboxError(message, help="pip install 'wasmtime>=50.0.1,<51'", exit_code=1)
 
 
 def _machine() -> str:

@@ -59,8 +59,10 @@ def read_manifest(path: Path) -> Manifest:
             data = tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"manifest path `{path}` does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"failed to parse manifest at `{path}`: {e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
+        reason = "it is not UTF-8" if isinstance(e, UnicodeDecodeError) else (
+            "it nests too deeply" if isinstance(e, RecursionError) else str(e))  # fmt: skip
+        raise ConfigError(f"failed to parse manifest at `{path}`: {reason}") from None
     except OSError as e:
         raise ConfigError(f"failed to read manifest at `{path}`: {e.strerror}") from None
     _check_shape(path, data)
@@ -192,6 +194,13 @@ def locate(
             )
     else:
         path = find_manifest(_absolute(cwd))
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"the project's path is not valid UTF-8: {os.fsencode(path)!r}",
+            help="cargo cannot build it either: move the project to a UTF-8 path",
+        ) from None
     nearest = read_manifest(path)
     workspace = find_workspace(nearest) if nearest.package_name is not None else None
     if nearest.package_name is None:

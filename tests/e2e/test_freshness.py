@@ -129,3 +129,23 @@ def test_a_path_dependencys_manifest_change_rebuilds(project, cargo_task):
     manifest = project.root / "helper" / "Cargo.toml"
     edit(manifest, manifest.read_text().replace("default = []", 'default = ["loud"]'))
     assert cargo_task("-q", "t", cwd=project.root).stdout == "LOUD\n"
+
+
+def test_an_edit_saved_while_cargo_builds_is_not_taken_as_built(project, cargo_task, tmp_path):
+    project.manifest()
+    source = project.write("tasks/ver.rs", 'fn main() { println!("v1"); }\n')
+    trigger = tmp_path / "edit-during-build"
+    wrapper = tmp_path / "rustc-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n\"$@\"; status=$?\n"
+        f'case "$*" in *ver.rs*) ;; *) exit $status ;; esac\n'
+        f'if [ -e "{trigger}" ]; then rm -f "{trigger}"; '
+        f"printf 'fn main() {{ println!(\"v2\"); }}\\n' > \"{source}\"; fi\n"
+        "exit $status\n"
+    )
+    wrapper.chmod(0o755)
+    trigger.write_text("")
+    first = cargo_task("-q", "ver", cwd=project.root, RUSTC_WRAPPER=str(wrapper))
+    assert first.stdout == "v1\n"  # built before the edit landed
+    again = cargo_task("-q", "ver", cwd=project.root, RUSTC_WRAPPER=str(wrapper))
+    assert again.stdout == "v2\n"  # not mistaken for fresh

@@ -274,3 +274,21 @@ def test_the_private_tmp_is_removed_even_when_a_stuck_task_is_abandoned(project,
     result = cargo_task("stuck", cwd=project.root, TMPDIR=str(scratch_parent))
     assert result.returncode == 124, result.stderr
     assert list(scratch_parent.iterdir()) == []
+
+
+def test_build_output_and_modules_of_tasks_elsewhere_are_protected(project, cargo_task):
+    project.manifest("""
+        [package.metadata.tasks]
+        report = { path = "tools/report.rs" }
+        dist = { write = ["target/debug"] }
+        hop = { write = ["tools/helper"] }
+    """)  # fmt: skip
+    project.write("tools/report.rs", "mod helper;\nfn main() { helper::hi(); }\n")
+    project.write("tools/helper/mod.rs", 'pub fn hi() { println!("hi"); }\n')
+    project.write("target/debug/.keep", "")
+    project.write("tasks/dist.rs", "fn main() {}\n")
+    project.write("tasks/hop.rs", "fn main() {}\n")
+    for task, protected in (("dist", "target"), ("hop", "tools")):
+        result = cargo_task("--explain", task, cwd=project.root)
+        assert result.returncode == 1, result.stdout
+        assert "would let the task change" in result.stderr and protected in result.stderr

@@ -182,3 +182,39 @@ def test_non_utf8_arguments_are_rejected_clearly(project, env):
     result = subprocess.run([CARGO_TASK, "a", b"caf\xe9"], cwd=project.root, env=env, capture_output=True)
     assert result.returncode == 1
     assert b"error: argument 1 is not valid UTF-8: b'caf\\xe9'" in result.stderr
+
+
+def test_an_unwritable_cache_warns_and_still_runs_the_task(project, cargo_task, tmp_path):
+    project.manifest()
+    project.write("tasks/a.rs", 'fn main() { println!("ran"); }\n')
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    result = cargo_task("a", cwd=project.root, XDG_CACHE_HOME=str(blocker))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ran\n"
+    assert "warning: could not write cargo-task's cache" in result.stderr
+    assert "the next run will build again" in result.stderr
+
+
+def test_an_unwritable_target_directory_is_a_clear_error(project, cargo_task, tmp_path):
+    project.manifest()
+    project.write("tasks/a.rs", "fn main() {}\n")
+    blocker = tmp_path / "target-file"
+    blocker.write_text("")
+    result = cargo_task("a", cwd=project.root, CARGO_TARGET_DIR=str(blocker))
+    assert result.returncode == 1
+    assert "error: could not write the generated package in" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_odd_manifests_and_names(project, cargo_task):
+    project.write("tasks/a.rs", "fn main() {}\n")
+    (project.root / "Cargo.toml").write_bytes(b'[package]\nname = "x\xff"\n')
+    result = cargo_task(cwd=project.root)
+    assert result.returncode == 1 and "failed to parse manifest" in result.stderr
+    assert "it is not UTF-8" in result.stderr
+    project.manifest()
+    project.write("tasks/build.rs", "fn main() {}\n")
+    result = cargo_task(cwd=project.root)
+    assert result.returncode == 1
+    assert "error: invalid task name `build`" in result.stderr and "reserved" in result.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cargo_task.build import Toolchain, build_environment, proxy_options
+from cargo_task.build import Toolchain, build_environment, proxy_url
 from cargo_task.cache import Cache, Record, component_key
 from cargo_task.discovery import Owner
 from cargo_task.fingerprint import dep_info_sources, static_fingerprint, still_fresh, stamp
@@ -39,7 +39,7 @@ def test_writing_an_unchanged_manifest_leaves_the_file_alone(tmp_path):
 
 
 def toolchain(cwd: Path, **env) -> Toolchain:
-    return Toolchain("cargo", "rustc", {"PATH": "/bin", **env}, cwd, [])
+    return Toolchain("cargo", "rustc", {"PATH": "/bin", **env}, cwd, None)
 
 
 def test_the_fingerprint_changes_with_each_input_and_only_for_the_task_concerned(tmp_path):
@@ -94,11 +94,15 @@ def test_a_corrupt_or_foreign_component_is_never_returned(tmp_path):
 
 def test_records_round_trip_and_garbage_is_ignored(tmp_path):
     cache = Cache(tmp_path)
-    record = Record("f", [("/a", 1, 2)], "k")
+    record = Record("f", [("/a", 1, 2)], "a" * 64)
     cache.save_record(tmp_path / "b", "t", record)
     assert cache.load_record(tmp_path / "b", "t") == record
     path = next((tmp_path / "records").rglob("t.json"))
     path.write_text("{not json")
+    assert cache.load_record(tmp_path / "b", "t") is None
+    path.write_text('{"version": 1, "fingerprint": "f", "stamps": [], "component": "../../elsewhere"}')
+    assert cache.load_record(tmp_path / "b", "t") is None
+    path.write_text("[]")
     assert cache.load_record(tmp_path / "b", "t") is None
 
 
@@ -116,8 +120,7 @@ def test_the_build_environment_keeps_only_what_cargo_needs():
                    "RUSTUP_TOOLCHAIN": "stable", "CARGO_HTTP_TIMEOUT": "30"}  # fmt: skip
 
 
-def test_a_proxy_reaches_cargo_as_an_option_not_through_the_environment():
-    assert proxy_options({}) == []
-    assert proxy_options({"http_proxy": "http://a", "HTTPS_PROXY": "http://u:pw@b"}) == [
-        "--config", 'http.proxy="http://u:pw@b"'
-    ]
+def test_the_proxy_is_chosen_in_cargos_order():
+    assert proxy_url({}) is None
+    assert proxy_url({"http_proxy": "http://a", "HTTPS_PROXY": "http://u:pw@b"}) == "http://u:pw@b"
+    assert proxy_url({"CARGO_HTTP_PROXY": "http://c", "HTTPS_PROXY": "http://b"}) == "http://c"
