@@ -184,11 +184,11 @@ def _shown(value: object) -> str:
 
 def _unknown_key(where: str, key: str, known: set[str]) -> ConfigError:
     import difflib  # only on the error path
-    
+
     if key in ("tcp", "udp", "sockets"):
         return ConfigError(
             f"`{key}` in {where}: TCP and UDP sockets cannot be granted, because Wasmtime's "
-            "Python API offers no way to enable them",
+            "C API offers no way to enable them for a guest",
             help="`network = true` grants outbound HTTP and HTTPS (wasi:http) and DNS lookups",
         )
 
