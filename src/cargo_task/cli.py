@@ -127,7 +127,7 @@ def split_arguments(argv: Sequence[str]) -> tuple[list[str], str | None, list[st
     return options, None, []
 
 
-def _render_list(tasks, reporter: Reporter, as_json: bool) -> None:
+def _render_list(tasks, members: list[str], reporter: Reporter, as_json: bool) -> None:
     if as_json:
         import json
 
@@ -138,14 +138,17 @@ def _render_list(tasks, reporter: Reporter, as_json: bool) -> None:
         ]
         print(json.dumps(rows, indent=2))
         return
-    if not tasks:
+    if tasks:
+        width = max(len(t.name) for t in tasks)
+        print("Tasks (cargo task NAME [ARGS]...):")
+        for task in tasks:
+            print(printable(f"    {task.name.ljust(width)}    {task.description}".rstrip()))
+    elif not members:
         reporter.warning("no tasks found")
         print("help: a task is a file `tasks/NAME.rs` with a `fn main()`", file=sys.stderr)
-        return
-    width = max(len(t.name) for t in tasks)
-    print("Tasks (cargo task NAME [ARGS]...):")
-    for task in tasks:
-        print(printable(f"    {task.name.ljust(width)}    {task.description}".rstrip()))
+    if members:
+        shown = ", ".join(f"{m} (cargo task -p {m})" for m in members)
+        print(printable(f"Workspace members with tasks of their own: {shown}"))
 
 
 def console_main() -> NoReturn:
@@ -228,7 +231,7 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         print("".join(printable(line) + "\n" for line in text.splitlines()), end="")
         return 0
     if task is None or ns.list or ns.json:
-        _render_list(pipeline.list_tasks(request), reporter, ns.json)
+        _render_list(*pipeline.list_tasks(request), reporter, ns.json)
         return 0
 
     def abandon(error: TaskError) -> NoReturn:

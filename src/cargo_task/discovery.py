@@ -42,19 +42,20 @@ class Task(NamedTuple):
 
 
 def doc_summary(source: Path) -> str:
-    """The first line of the file's leading `//!` comment, or ""."""
+    """The first line of the file's leading `//!` comment, or "" (read from its head only)."""
     try:
-        with source.open(encoding="utf-8", errors="replace") as file:
-            for line in file:
-                line = line.strip()
-                if line.startswith("//!"):
-                    text = line[3:].strip()
-                    if text:
-                        return text
-                elif line and not line.startswith("#!["):
-                    return ""
+        with source.open("rb") as file:
+            head = file.read(4096).decode("utf-8", errors="replace")
     except OSError:
-        pass
+        return ""
+    for line in head.splitlines():
+        line = line.strip()
+        if line.startswith("//!"):
+            text = line[3:].strip()
+            if text:
+                return text
+        elif line and not line.startswith("#!["):
+            return ""
     return ""
 
 

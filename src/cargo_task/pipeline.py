@@ -99,7 +99,7 @@ def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selectio
     raise ConfigError(f"no task `{name}`", help=hint.format(name=name))
 
 
-def _member_with_task(project: Project, name: str) -> str | None:
+def _member_with_task(project: Project, name: str) -> str | None:  # for a helpful error
     from cargo_task.discovery import task_files
     from cargo_task.workspace import member_roots, read_manifest
 
@@ -228,8 +228,23 @@ def announce(selection: Selection, grants: Grants, reporter: Reporter) -> None:
 # -- entry points ----------------------------------------------------------------------
 
 
-def list_tasks(request: Request) -> list[Task]:
-    return list(discover_tasks(locate_project(request)).values())
+def list_tasks(request: Request) -> tuple[list[Task], list[str]]:
+    """The tasks a run can see, and the other workspace members that have tasks of their own."""
+    project = locate_project(request)
+    return list(discover_tasks(project).values()), _other_members_with_tasks(project)
+
+
+def _other_members_with_tasks(project: Project) -> list[str]:
+    from cargo_task.workspace import member_roots, read_manifest
+
+    if project.workspace is None:
+        return []
+    seen = {m.root for m in project.manifests}
+    names = []
+    for root in member_roots(project.workspace):
+        if root not in seen and (root / "tasks").is_dir():
+            names.append(read_manifest(root / "Cargo.toml").package_name or root.name)
+    return names
 
 
 def explain(request: Request) -> tuple[Selection, Grants]:

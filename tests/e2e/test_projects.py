@@ -30,7 +30,8 @@ def test_virtual_workspace_members_and_package_flag(project, cargo, cargo_task):
 
     root_list = cargo("task", cwd=project.root)
     assert root_list.returncode == 0, root_list.stderr
-    assert "where    Workspace-wide" in root_list.stdout and "own" not in root_list.stdout
+    assert "where    Workspace-wide" in root_list.stdout and "    own" not in root_list.stdout
+    assert "Workspace members with tasks of their own: app (cargo task -p app)" in root_list.stdout
 
     member_list = cargo("task", cwd=project.root / "crates" / "app" / "src")
     assert "own      The member's own" in member_list.stdout and "where" in member_list.stdout
