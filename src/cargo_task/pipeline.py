@@ -87,7 +87,7 @@ def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selectio
     import difflib
 
     near = difflib.get_close_matches(name, list(tasks), n=1)
-    member = _member_with_task(project, name)
+    member = next((m for m, names in _members_with_tasks(project).items() if name in names), None)
     if member:
         hint = f"the workspace member `{member}` has it: run `cargo task -p {member} {name}`"
     elif near:
@@ -99,19 +99,24 @@ def select_task(project: Project, tasks: dict[str, Task], name: str) -> Selectio
     raise ConfigError(f"no task `{name}`", help=hint.format(name=name))
 
 
-def _member_with_task(project: Project, name: str) -> str | None:  # for a helpful error
+def _members_with_tasks(project: Project) -> dict[str, list[str]]:
+    """Workspace members outside this run that have tasks of their own: name -> tasks."""
     from cargo_task.discovery import task_files
     from cargo_task.workspace import member_roots, read_manifest
 
     if project.workspace is None:
-        return None
+        return {}
+    seen = {m.root for m in project.manifests}
+    found = {}
     for root in member_roots(project.workspace):
-        try:
-            if name in task_files(root / "tasks"):
-                return read_manifest(root / "Cargo.toml").package_name
-        except ConfigError:
+        if root in seen or not (root / "tasks").is_dir():
             continue
-    return None
+        try:
+            names = list(task_files(root / "tasks"))
+            found[read_manifest(root / "Cargo.toml").package_name or root.name] = names
+        except ConfigError:
+            continue  # its own run will say what is wrong with it
+    return found
 
 
 def decide_grants(selection: Selection, request: Request) -> Grants:
@@ -231,20 +236,7 @@ def announce(selection: Selection, grants: Grants, reporter: Reporter) -> None:
 def list_tasks(request: Request) -> tuple[list[Task], list[str]]:
     """The tasks a run can see, and the other workspace members that have tasks of their own."""
     project = locate_project(request)
-    return list(discover_tasks(project).values()), _other_members_with_tasks(project)
-
-
-def _other_members_with_tasks(project: Project) -> list[str]:
-    from cargo_task.workspace import member_roots, read_manifest
-
-    if project.workspace is None:
-        return []
-    seen = {m.root for m in project.manifests}
-    names = []
-    for root in member_roots(project.workspace):
-        if root not in seen and (root / "tasks").is_dir():
-            names.append(read_manifest(root / "Cargo.toml").package_name or root.name)
-    return names
+    return list(discover_tasks(project).values()), list(_members_with_tasks(project))
 
 
 def explain(request: Request) -> tuple[Selection, Grants]:
