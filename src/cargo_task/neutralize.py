@@ -1,11 +1,16 @@
 """Task output made harmless for a terminal: no OSC, cursor moves or screen clears.
 
-Pure. Used only when the task's stdout or stderr is a terminal; piped output stays exact.
+`Neutralizer` is pure; `TerminalFilter` runs it on a thread between the task and a terminal.
+Used only when the task's stdout or stderr is a terminal; piped output stays exact.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+
+DRAIN_SECONDS = 5.0  # how long the filter may take to pass on what the task wrote
 
 # SGR (colours and text style) is the one escape sequence a task may send to a terminal.
 _SGR = re.compile(rb"\x1b\[[0-9;:]*m")
@@ -63,3 +68,49 @@ class Neutralizer:
     def flush(self) -> bytes:
         rest, self._carry = self._carry, b""
         return rest.replace(b"\x1b", b"^[")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:  # a terminal left in non-blocking mode
+            import select
+
+            select.select([], [fd], [], 1.0)
+
+
+class TerminalFilter:
+    """A pipe whose far end Wasmtime writes; a thread neutralizes it onto a terminal."""
+
+    def __init__(self, target: int):
+        self._read_end, self.write_end = os.pipe()
+        self.path = f"/dev/fd/{self.write_end}"
+        self._guest_done = threading.Event()
+        self.thread = threading.Thread(target=self._pump, args=(target,), daemon=True)
+        self.thread.start()
+
+    def _pump(self, target: int) -> None:
+        import select
+
+        neutralizer = Neutralizer()
+        try:
+            while True:
+                if select.select([self._read_end], [], [], 0.05)[0]:
+                    chunk = os.read(self._read_end, 65536)
+                    if not chunk:
+                        break
+                    _write_all(target, neutralizer.feed(chunk))
+                elif self._guest_done.is_set():  # its writes were synchronous: all read now
+                    break
+            _write_all(target, neutralizer.flush())
+        except OSError:
+            pass  # the terminal went away: there is no one left to show the output to
+
+    def opened(self) -> None:
+        os.close(self.write_end)  # Wasmtime holds its own descriptor now
+
+    def finish(self) -> None:
+        self._guest_done.set()
+        self.thread.join(timeout=DRAIN_SECONDS)

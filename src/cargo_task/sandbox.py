@@ -22,18 +22,19 @@ import threading
 import time
 from contextlib import ExitStack
 from ctypes import POINTER, byref
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from cargo_task import wasmtime_c as C
 from cargo_task.config import human_duration, human_size
 from cargo_task.errors import SandboxError, TaskError
 from cargo_task.grants import Grants
-from cargo_task.neutralize import Neutralizer
+
+if TYPE_CHECKING:
+    from cargo_task.neutralize import TerminalFilter
 
 ENGINE_SETTINGS = "epoch-interruption"
 GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
 POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and at Ctrl-C
-DRAIN_SECONDS = 5.0  # how long the output filter may take to pass on what the task wrote
 TIMEOUT_EXIT = 124
 INTERRUPT_EXIT = 130
 
@@ -143,52 +144,6 @@ def _first_line(error: BaseException) -> str:
     return lines[0].strip() if lines else type(error).__name__
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:  # a terminal left in non-blocking mode
-            import select
-
-            select.select([], [fd], [], 1.0)
-
-
-class _Filtered:
-    """A pipe whose far end Wasmtime writes; a thread neutralizes it onto a terminal."""
-
-    def __init__(self, target: int):
-        self._read_end, self.write_end = os.pipe()
-        self.path = f"/dev/fd/{self.write_end}"
-        self._guest_done = threading.Event()
-        self.thread = threading.Thread(target=self._pump, args=(target,), daemon=True)
-        self.thread.start()
-
-    def _pump(self, target: int) -> None:
-        import select
-
-        neutralizer = Neutralizer()
-        try:
-            while True:
-                if select.select([self._read_end], [], [], 0.05)[0]:
-                    chunk = os.read(self._read_end, 65536)
-                    if not chunk:
-                        break
-                    _write_all(target, neutralizer.feed(chunk))
-                elif self._guest_done.is_set():  # its writes were synchronous: all read now
-                    break
-            _write_all(target, neutralizer.flush())
-        except OSError:
-            pass  # the terminal went away: there is no one left to show the output to
-
-    def opened(self) -> None:
-        os.close(self.write_end)  # Wasmtime holds its own descriptor now
-
-    def finish(self) -> None:
-        self._guest_done.set()
-        self.thread.join(timeout=DRAIN_SECONDS)
-
-
 def _open_without_links(path: str) -> int:
     """A descriptor for the directory `path`, failing if any component is now a symlink.
 
@@ -226,7 +181,7 @@ def _preopen_dir(lib, wasi, host: str, guest: str, writable: bool) -> None:
         raise C.WasmtimeError("failed to add preopen dir")
 
 
-def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, _Filtered], opened: list[int], task: str):
+def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, TerminalFilter], opened: list[int], task: str):
     """A new `wasi_config_t*` with exactly the grants; the caller owns it."""
     lib = C.lib()
     wasi = lib.wasi_config_new()
@@ -342,7 +297,12 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
 
             scratch = tempfile.mkdtemp(prefix="cargo-task-tmp-")
             cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
-        filtered = {fd: _Filtered(fd) for fd in (1, 2) if os.isatty(fd)}
+        filtered: dict[int, TerminalFilter] = {}
+        terminals = [fd for fd in (1, 2) if os.isatty(fd)]
+        if terminals:  # the filter's regexes are compiled only for a terminal
+            from cargo_task.neutralize import TerminalFilter
+
+            filtered = {fd: TerminalFilter(fd) for fd in terminals}
         for pipe in filtered.values():
             cleanup.callback(pipe.finish)
         opened: list[int] = []
