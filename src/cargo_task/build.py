@@ -7,6 +7,7 @@ rustup and the toolchain need, so `env!("SECRET")` in a task does not compile.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,7 +72,11 @@ def _run_or_explain(toolchain: Toolchain, command: list[str], **options):
     import subprocess  # only cold runs start programs: keep it off the warm path
 
     try:
-        return subprocess.Popen(command, env=toolchain.env, cwd=toolchain.cwd, **options)
+        # A session of its own, so that stopping it stops everything it started (rustc, build
+        # scripts); Ctrl-C reaches cargo-task, which then stops the session.
+        return subprocess.Popen(
+            command, env=toolchain.env, cwd=toolchain.cwd, start_new_session=True, **options
+        )
     except FileNotFoundError:
         raise BuildError(
             f"could not run `{command[0]}`: no such program",
@@ -95,6 +100,14 @@ def _sysroot(toolchain: Toolchain, probe) -> Path:
     return root
 
 
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP while cargo builds: stop cargo too, then leave as if interrupted."""
+
+
+def _stop_on(signum, frame) -> None:
+    raise _Stopped()
+
+
 def build_task(
     toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str
 ) -> Path:
@@ -102,41 +115,56 @@ def build_task(
 
     cargo's own diagnostics go straight to the terminal. The sysroot is asked of rustc while
     cargo works, so that a missing wasm target is reported plainly, and costs no time.
-    Whatever stops this function (an error, Ctrl-C, a signal to this process alone) stops
-    cargo and rustc too.
+    Whatever stops this function (an error, Ctrl-C, SIGTERM or SIGHUP to this process
+    alone) stops cargo and rustc too, and removes the private proxy configuration.
     """
+    import signal
     import subprocess
     import tempfile
+    import threading
 
-    with tempfile.TemporaryDirectory(prefix="cargo-task-") as private:  # mode 0700
-        command = [
-            toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
-            "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
-            "--color", color,
-        ]  # fmt: skip
+    command = [
+        toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
+        "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
+        "--color", color,
+    ]  # fmt: skip
+    if verbosity < 0:
+        command.append("--quiet")
+    elif verbosity > 1:
+        command.append("-" + "v" * (verbosity - 1))
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)} if on_main_thread else {}
+    started: list = []
+    private = None
+    try:
         if toolchain.proxy:
-            config = Path(private) / "proxy.toml"
+            private = tempfile.TemporaryDirectory(prefix="cargo-task-")  # mode 0700
+            config = Path(private.name) / "proxy.toml"
             config.write_text(f"[http]\nproxy = {json.dumps(toolchain.proxy)}\n")
             command += ["--config", str(config)]
-        if verbosity < 0:
-            command.append("--quiet")
-        elif verbosity > 1:
-            command.append("-" + "v" * (verbosity - 1))
-        started: list = []
-        try:
-            started.append(_run_or_explain(
-                toolchain, [toolchain.rustc, "--print", "sysroot"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            ))  # fmt: skip
-            started.append(_run_or_explain(toolchain, command, stdin=subprocess.DEVNULL))
-            probe, cargo = started
-            root = _sysroot(toolchain, probe)  # a missing target: cargo's errors would repeat it
-            code = cargo.wait()
-        except BaseException:
-            for process in started:
-                process.terminate()
-                process.wait()
-            raise
+        started.append(_run_or_explain(
+            toolchain, [toolchain.rustc, "--print", "sysroot"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+        started.append(_run_or_explain(toolchain, command, stdin=subprocess.DEVNULL))
+        probe, cargo = started
+        root = _sysroot(toolchain, probe)  # a missing target: cargo's errors would repeat it
+        code = cargo.wait()
+    except BaseException as e:
+        for process in started:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        if isinstance(e, _Stopped):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if private is not None:
+            private.cleanup()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if code != 0:
         raise BuildError(
             f"could not compile task `{task}` (cargo exited with {code})",

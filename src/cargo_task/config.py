@@ -265,11 +265,13 @@ def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:
     metadata = owner.get("metadata", {}) if isinstance(owner, dict) else {}
     if not isinstance(metadata, dict):
         raise ConfigError(f"`{section}.metadata` in `{manifest.path}` must be a table")
-    for key in metadata:  # other tools own the rest of [*.metadata]: only `task*` is ours
-        if key not in _TABLES and key.lower().replace("_", "-").startswith("task"):
+    for key in metadata:  # other tools own the rest of [*.metadata]: only near misses are ours
+        if key not in _TABLES and key.lower().startswith("task"):
             import difflib
 
-            near = difflib.get_close_matches(key, _TABLES, n=1, cutoff=0) or ["tasks"]
+            near = difflib.get_close_matches(key.lower().replace("_", "-"), _TABLES, n=1, cutoff=0.8)
+            if not near:
+                continue
             raise ConfigError(
                 f"unknown table `{section}.metadata.{key}` in `{manifest.path}`",
                 help=f"did you mean `{section}.metadata.{near[0]}`?",

@@ -32,10 +32,10 @@ def stamp(path: Path | str) -> Stamp:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
-def _config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
+def config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
     """Files that choose the toolchain or configure cargo for a build run in `cwd`, and the
     manifests of path dependencies (their sources are in the dep-info, these are not)."""
-    files = [scaffold.directory / "Cargo.lock"]
+    files = []
     for directory in (toolchain.cwd, *toolchain.cwd.parents):
         files += [directory / "rust-toolchain", directory / "rust-toolchain.toml"]
         files += [directory / ".cargo" / "config", directory / ".cargo" / "config.toml"]
@@ -64,7 +64,8 @@ def static_fingerprint(scaffold: Scaffold, task: str, toolchain: Toolchain, engi
         scaffold.common,
         scaffold.bins[task],
         *(f"{k}={toolchain.env.get(k, '')}" for k in TOOLCHAIN_ENV),
-        *(repr(stamp(f)) for f in _config_files(scaffold, toolchain)),
+        repr(stamp(scaffold.directory / "Cargo.lock")),
+        *(repr(stamp(f)) for f in config_files(scaffold, toolchain)),
     ):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()

@@ -81,7 +81,7 @@ class Surroundings(NamedTuple):
 
 
 def protected_paths(
-    task: Task, around: Surroundings, build_root: Path, environ: dict[str, str]
+    task: Task, around: Surroundings, target_dir: Path, environ: dict[str, str]
 ) -> list[Path]:
     """What a write grant must not cover: what cargo reads to build any task of the project
     (manifests, configuration, toolchain files, task sources, path dependencies), version
@@ -93,7 +93,21 @@ def protected_paths(
     home = os.path.expanduser("~")
     paths.append(Path(environ.get("CARGO_HOME") or os.path.join(home, ".cargo")))
     paths.append(Path(environ.get("RUSTUP_HOME") or os.path.join(home, ".rustup")))
-    return paths + around.task_sources + around.dependency_dirs + [build_root]
+    return paths + around.task_sources + around.dependency_dirs + _cargo_output(target_dir)
+
+
+def _cargo_output(target: Path) -> list[Path]:
+    """What cargo runs or trusts in the target directory: its profile and target-triple
+    directories (build scripts, binaries, fingerprints) and cargo-task's own. Other
+    subdirectories (`target/dist`, `target/doc`) may be granted."""
+    named = [target / n for n in ("cargo-task", "debug", "release", ".rustc_info.json")]
+    try:
+        entries = list(target.iterdir())
+    except OSError:
+        entries = []
+    used = [e for e in entries if (e / ".fingerprint").exists() or (e / "debug").exists()
+            or (e / "release").exists()]  # fmt: skip
+    return named + used
 
 
 def _overlap(a: Path, b: Path) -> bool:
@@ -154,7 +168,7 @@ def grant(
     environ: dict[str, str],
     overrides: Overrides,
     surroundings: Callable[[], Surroundings],
-    build_root: Path,
+    target_dir: Path,
     cache_dir: Path,
 ) -> Grants:
     settings = task.settings
@@ -163,7 +177,7 @@ def grant(
     mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
     covered: tuple[Path, ...] = ()
     if settings.write:
-        protected = protected_paths(task, surroundings(), build_root, environ)
+        protected = protected_paths(task, surroundings(), target_dir, environ)
         covered = _check_writes(task, mounts, [Path(os.path.realpath(p)) for p in protected],
                                 Path(os.path.realpath(cache_dir)))  # fmt: skip
     return Grants(

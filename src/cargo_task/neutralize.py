@@ -107,6 +107,8 @@ class TerminalFilter:
             _write_all(target, neutralizer.flush())
         except OSError:
             pass  # the terminal went away: there is no one left to show the output to
+        finally:
+            os.close(self._read_end)
 
     def opened(self) -> None:
         os.close(self.write_end)  # Wasmtime holds its own descriptor now

@@ -54,15 +54,20 @@ class Selection(NamedTuple):
         dependencies = {
             Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
         }
+        roots = self.project.roots()
+
+        def holds_a_package(directory: Path) -> bool:
+            return any(r == directory or directory in r.parents for r in roots)
+
         # A task that `path` put elsewhere keeps its modules beside it: protect that
-        # directory too, unless it is the package's own (then its file alone).
+        # directory too, unless a package lives there (then the file alone).
         sources = [
             t.source.parent
-            if not t.source.is_relative_to(t.owner.tasks_dir) and t.source.parent != t.owner.root
+            if not t.source.is_relative_to(t.owner.tasks_dir) and not holds_a_package(t.source.parent)
             else t.source
             for t in tasks
         ]
-        return Surroundings(self.project.roots(), sources, sorted(dependencies))
+        return Surroundings(roots, sources, sorted(dependencies))
 
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
@@ -113,7 +118,8 @@ def _members_with_tasks(project: Project) -> dict[str, list[str]]:
             continue
         try:
             names = list(task_files(root / "tasks"))
-            found[read_manifest(root / "Cargo.toml").package_name or root.name] = names
+            if names:
+                found[read_manifest(root / "Cargo.toml").package_name or root.name] = names
         except ConfigError:
             continue  # its own run will say what is wrong with it
     return found
@@ -128,7 +134,7 @@ def decide_grants(selection: Selection, request: Request) -> Grants:
         request.environ,
         request.overrides,
         surroundings=selection.surroundings,
-        build_root=selection.project.target_dir,
+        target_dir=selection.project.target_dir,
         cache_dir=cache_dir(request.environ),
     )
 
@@ -195,10 +201,11 @@ def _build_and_compile(job: _Build, request: Request, reporter: Reporter, trust_
         _keep(reporter, lambda: job.cache.save_component(key, payload))
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
+    configuration = [fingerprint.stamp(f) for f in fingerprint.config_files(job.plan, job.toolchain)]
     # Never fresh: a file it cannot find again, or one changed while cargo was building
     # (what was compiled may be the version before the change).
-    if all(0 <= size and mtime < started for _, mtime, size in stamps[: len(sources)]) and all(
-        size >= 0 for _, _, size in stamps
+    if all(size >= 0 for _, _, size in stamps) and all(
+        mtime < started for _, mtime, _ in stamps[: len(sources)] + configuration
     ):
         static = fingerprint.static_fingerprint(job.plan, name, job.toolchain, job.engine)
         record = Record(static, stamps, key)

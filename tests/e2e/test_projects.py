@@ -219,3 +219,57 @@ def test_odd_manifests_and_names(project, cargo_task):
     result = cargo_task(cwd=project.root)
     assert result.returncode == 1
     assert "error: invalid task name `build`" in result.stderr and "reserved" in result.stderr
+
+
+def test_other_tools_task_tables_and_empty_member_task_dirs_are_left_alone(project, cargo_task):
+    project.write("Cargo.toml", """
+        [workspace]
+        members = ["crates/*"]
+
+        [workspace.metadata.tasklist]
+        foo = 1
+    """)  # fmt: skip
+    project.write("tasks/a.rs", "fn main() {}\n")
+    project.write("crates/b/Cargo.toml", '[package]\nname = "b"\nversion = "0.1.0"\n')
+    project.write("crates/b/src/lib.rs", "")
+    project.write("crates/b/tasks/util/mod.rs", "")
+    result = cargo_task(cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    assert "    a" in result.stdout and "Workspace members" not in result.stdout
+
+
+def test_a_task_file_beside_a_package_does_not_block_other_grants(project, cargo_task):
+    project.manifest("""
+        [package.metadata.tasks]
+        top = { path = "top.rs" }
+        gen = { write = ["out"] }
+    """)  # fmt: skip
+    project.write("top.rs", "fn main() {}\n")
+    project.write("out/.keep", "")
+    project.write("tasks/gen.rs", "fn main() {}\n")
+    assert cargo_task("--explain", "gen", cwd=project.root).returncode == 0
+
+
+def test_sigterm_during_the_build_stops_cargo_too(project, env, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import CARGO_TASK
+
+    project.manifest()
+    project.write("tasks/slow.rs", "fn main() {}\n")
+    finished = tmp_path / "rustc-finished"
+    wrapper = tmp_path / "slow-rustc"
+    wrapper.write_text(
+        '#!/bin/sh\ncase "$*" in *slow.rs*) sleep 4; touch "' + str(finished) + '" ;; esac\nexec "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    process = subprocess.Popen([CARGO_TASK, "slow"], cwd=project.root, env={**env, "RUSTC_WRAPPER": str(wrapper)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode != 0
+    time.sleep(4)
+    assert not finished.exists(), "cargo (and the compiler it ran) kept running"

@@ -22,7 +22,7 @@ def paths(root: Path, *written: str) -> tuple[GrantPath, ...]:
 
 def grants_for(root: Path, environ=None, overrides=Overrides(), **settings):
     return grant(make_task(root, **settings), ["a", "--help"], environ or {}, overrides,
-                 lambda: Surroundings([root], [], []), root / "target" / "cargo-task", root.parent / "cache")  # fmt: skip
+                 lambda: Surroundings([root], [], []), root / "target", root.parent / "cache")  # fmt: skip
 
 
 @pytest.fixture
@@ -141,3 +141,17 @@ def test_a_members_grant_is_relative_to_the_members_manifest(root):
     task = make_task(root, write=(GrantPath("out", member, member / "out"),))
     g = grant(task, [], {}, Overrides(), lambda: Surroundings([root], [], []), root / "t", root.parent / "c")
     assert g.mounts[1] == Mount(member.resolve() / "out", "crates/m/out", True)
+
+
+@pytest.mark.parametrize(("written", "allowed"), [
+    ("target/dist", True), ("target/doc", True), ("target", False), ("target/debug", False),
+    ("target/release", False), ("target/cargo-task", False), ("target/wasm32-wasip2", False),
+])
+def test_cargo_output_is_protected_but_other_target_directories_may_be_granted(root, written, allowed):
+    for d in ("dist", "doc", "debug", "release", "cargo-task", "wasm32-wasip2/debug"):
+        (root / "target" / d).mkdir(parents=True, exist_ok=True)
+    if allowed:
+        assert grants_for(root, write=paths(root, written)).mounts[1].writable
+    else:
+        with pytest.raises(ConfigError, match="would let the task change"):
+            grants_for(root, write=paths(root, written))
