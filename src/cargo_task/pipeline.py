@@ -119,7 +119,7 @@ def _members_with_tasks(project: Project) -> dict[str, list[str]]:
         try:
             names = list(task_files(root / "tasks"))
             if names:
-                found[read_manifest(root / "Cargo.toml").package_name or root.name] = names
+                found[read_manifest(root / "Cargo.toml", project.parsed).package_name or root.name] = names
         except ConfigError:
             continue  # its own run will say what is wrong with it
     return found

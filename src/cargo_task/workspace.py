@@ -7,11 +7,11 @@ that claims it) and reads them. Knows nothing of tasks beyond handing their tabl
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from cargo_task.errors import ConfigError
+from cargo_task.files import cache_dir, write_atomic
 
 
 class Manifest(NamedTuple):
@@ -38,6 +38,7 @@ class Project(NamedTuple):
     workspace: Manifest | None  # the workspace root, when there is one
     package: Manifest | None  # None for a virtual workspace root with no -p
     target_dir: Path
+    parsed: Path | None = None  # where parsed manifests are kept (see `read_manifest`)
 
     def roots(self) -> list[Path]:
         """Every package directory of the project: a task must not write any of their manifests."""
@@ -53,20 +54,53 @@ class Project(NamedTuple):
         return found if len(found) < 2 or found[0].path != found[1].path else found[:1]
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path, parsed: Path | None = None) -> Manifest:
+    """Read and check a Cargo.toml; `parsed` is a directory that keeps parses for reuse."""
     try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        data = _remembered(path, parsed)
     except FileNotFoundError:
         raise ConfigError(f"manifest path `{path}` does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
-        reason = "it is not UTF-8" if isinstance(e, UnicodeDecodeError) else (
-            "it nests too deeply" if isinstance(e, RecursionError) else str(e))  # fmt: skip
-        raise ConfigError(f"failed to parse manifest at `{path}`: {reason}") from None
     except OSError as e:
         raise ConfigError(f"failed to read manifest at `{path}`: {e.strerror}") from None
     _check_shape(path, data)
     return Manifest(path, data)
+
+
+def _remembered(path: Path, parsed: Path | None) -> dict[str, Any]:
+    """The parse of `path`, from `parsed` while the file is unchanged (importing tomllib and
+    parsing cost more than the rest of listing the tasks), else parsed anew and kept."""
+    import json
+    from binascii import crc32
+
+    st = os.stat(path)
+    identity = [str(path), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+    entry = parsed / f"{crc32(os.fsencode(path)):08x}.json" if parsed is not None else None
+    if entry is not None:
+        try:
+            kept = json.loads(entry.read_bytes())
+            if kept["identity"] == identity:
+                return kept["data"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    data = _parse(path)
+    if entry is not None:
+        try:
+            write_atomic(entry, json.dumps({"identity": identity, "data": data}).encode())
+        except (OSError, TypeError, ValueError):
+            pass  # TOML dates have no JSON form; an unwritable cache only costs time
+    return data
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
+        reason = "it is not UTF-8" if isinstance(e, UnicodeDecodeError) else (
+            "it nests too deeply" if isinstance(e, RecursionError) else str(e))  # fmt: skip
+        raise ConfigError(f"failed to parse manifest at `{path}`: {reason}") from None
 
 
 def _check_shape(path: Path, data: dict[str, Any]) -> None:
@@ -111,12 +145,12 @@ def _claims(workspace: Manifest, package_root: Path) -> bool:
     return package_root == workspace.root or package_root in member_roots(workspace)
 
 
-def find_workspace(package: Manifest) -> Manifest | None:
+def find_workspace(package: Manifest, parsed: Path | None = None) -> Manifest | None:
     if package.is_workspace_root:
         return package
     explicit = package.data["package"].get("workspace")
     if isinstance(explicit, str):
-        root = read_manifest(_absolute(package.root / explicit / "Cargo.toml"))
+        root = read_manifest(_absolute(package.root / explicit / "Cargo.toml"), parsed)
         if not root.is_workspace_root:
             raise ConfigError(
                 f"`package.workspace` in `{package.path}` points at `{root.path}`, "
@@ -126,7 +160,7 @@ def find_workspace(package: Manifest) -> Manifest | None:
     for directory in package.root.parents:
         candidate = directory / "Cargo.toml"
         if candidate.is_file():
-            manifest = read_manifest(candidate)
+            manifest = read_manifest(candidate, parsed)
             if manifest.is_workspace_root and _claims(manifest, package.root):
                 return manifest
     return None
@@ -149,17 +183,17 @@ def member_roots(workspace: Manifest) -> list[Path]:
     return roots
 
 
-def workspace_members(workspace: Manifest) -> list[Manifest]:
-    members = [read_manifest(root / "Cargo.toml") for root in member_roots(workspace)]
+def workspace_members(workspace: Manifest, parsed: Path | None = None) -> list[Manifest]:
+    members = [read_manifest(root / "Cargo.toml", parsed) for root in member_roots(workspace)]
     if workspace.package_name is not None:
         members.insert(0, workspace)
     return members
 
 
-def select_package(workspace: Manifest, spec: str) -> Manifest:
+def select_package(workspace: Manifest, spec: str, parsed: Path | None = None) -> Manifest:
     """`-p NAME` or `-p NAME@VERSION`, as cargo's package spec says it."""
     name, _, version = spec.partition("@")
-    members = workspace_members(workspace)
+    members = workspace_members(workspace, parsed)
     for member in members:
         if member.package_name == name and version in ("", member.data["package"].get("version")):
             return member
@@ -201,8 +235,9 @@ def locate(
             f"the project's path is not valid UTF-8: {os.fsencode(path)!r}",
             help="cargo cannot build it either: move the project to a UTF-8 path",
         ) from None
-    nearest = read_manifest(path)
-    workspace = find_workspace(nearest) if nearest.package_name is not None else None
+    parsed = cache_dir(environ) / "manifests"
+    nearest = read_manifest(path, parsed)
+    workspace = find_workspace(nearest, parsed) if nearest.package_name is not None else None
     if nearest.package_name is None:
         if not nearest.is_workspace_root:
             raise ConfigError(
@@ -220,6 +255,6 @@ def locate(
                     help=f"the only package here is `{nearest.package_name}`",
                 )
         else:
-            selected = select_package(workspace, package)
+            selected = select_package(workspace, package, parsed)
     root = (workspace or nearest).root
-    return Project(workspace, selected, target_dir(root, environ, cwd))
+    return Project(workspace, selected, target_dir(root, environ, cwd), parsed)

@@ -180,3 +180,36 @@ def test_doc_summary_is_the_first_doc_line(tmp_path):
 
 def test_no_tasks_directory_means_no_tasks(tmp_path):
     assert task_files(tmp_path / "tasks") == {}
+
+
+def test_parsed_manifests_are_kept_until_the_file_changes(tmp_path):
+    from cargo_task.workspace import read_manifest
+
+    kept = tmp_path / "kept"
+    manifest = tmp_path / "Cargo.toml"
+    manifest.write_text('[package]\nname = "one"\nversion = "0.1.0"\n')
+    assert read_manifest(manifest, kept).package_name == "one"
+    [entry] = kept.iterdir()
+    assert read_manifest(manifest, kept).package_name == "one"
+    manifest.write_text('[package]\nname = "two"\nversion = "0.1.0"\n')
+    assert read_manifest(manifest, kept).package_name == "two"
+    entry.write_text("{garbage")
+    assert read_manifest(manifest, kept).package_name == "two"
+    manifest.write_text('[package]\nname = "dated"\nversion = "0.1.0"\n[package.metadata]\nwhen = 1979-05-27\n')
+    assert read_manifest(manifest, kept).package_name == "dated"  # no JSON form: not kept
+    assert read_manifest(manifest, kept).package_name == "dated"
+
+
+def test_a_kept_parse_is_used_without_tomllib(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "a"\nversion = "0.1.0"\n')
+    code = (
+        "import sys; from pathlib import Path; from cargo_task.workspace import read_manifest; "
+        f"m = read_manifest(Path({str(tmp_path / 'Cargo.toml')!r}), Path({str(tmp_path / 'kept')!r})); "
+        "print('tomllib' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), second.stdout.strip()) == ("True", "False")
