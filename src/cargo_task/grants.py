@@ -93,7 +93,17 @@ def protected_paths(
     home = os.path.expanduser("~")
     paths.append(Path(environ.get("CARGO_HOME") or os.path.join(home, ".cargo")))
     paths.append(Path(environ.get("RUSTUP_HOME") or os.path.join(home, ".rustup")))
-    return paths + around.task_sources + around.dependency_dirs + _cargo_output(target_dir)
+    sources = [_source_and_modules(s, roots) for s in around.task_sources]
+    return paths + sources + around.dependency_dirs + _cargo_output(target_dir)
+
+
+def _source_and_modules(source: Path, package_roots: list[Path]) -> Path:
+    """The directory of a task's file, where its modules live (for one in `tasks/`, that is
+    protected anyway); the file alone if a package lives in that directory."""
+    directory = Path(os.path.realpath(source.parent))
+    if any(directory == r or directory in r.parents for r in package_roots):
+        return source
+    return directory
 
 
 def _cargo_output(target: Path) -> list[Path]:

@@ -54,20 +54,7 @@ class Selection(NamedTuple):
         dependencies = {
             Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
         }
-        roots = self.project.roots()
-
-        def holds_a_package(directory: Path) -> bool:
-            return any(r == directory or directory in r.parents for r in roots)
-
-        # A task that `path` put elsewhere keeps its modules beside it: protect that
-        # directory too, unless a package lives there (then the file alone).
-        sources = [
-            t.source.parent
-            if not t.source.is_relative_to(t.owner.tasks_dir) and not holds_a_package(t.source.parent)
-            else t.source
-            for t in tasks
-        ]
-        return Surroundings(roots, sources, sorted(dependencies))
+        return Surroundings(self.project.roots(), [t.source for t in tasks], sorted(dependencies))
 
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
