@@ -171,3 +171,28 @@ def build_task(
             help="the compiler's messages above name the problem",
         )
     return root
+
+
+def cargo_metadata(environ: dict[str, str], manifest: Path) -> dict:
+    """`cargo metadata --no-deps` for `manifest`: its workspace's packages, their targets
+    and path dependencies, and the target directory as configured. Resolves nothing, so it
+    needs no network and writes no lock file; no build code runs."""
+    import subprocess
+
+    toolchain = Toolchain.from_environment(environ, manifest.parent)
+    command = [toolchain.cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
+               "--manifest-path", str(manifest)]  # fmt: skip
+    process = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    out, err = process.communicate()
+    try:
+        if process.returncode == 0:
+            return json.loads(out)
+    except ValueError:
+        pass
+    detail = err.decode("utf-8", "replace").strip()
+    raise BuildError(
+        f"`cargo metadata` failed for `{manifest}`, so cargo-task cannot tell what the "
+        "project's builds read and run" + (f":\n{detail}" if detail else ""),
+        help="fix what cargo reports; `cargo metadata` must work in this project",
+    )

@@ -62,6 +62,8 @@ class TaskSettings(NamedTuple):
     tmp: bool | None = None
     timeout: float | None = None
     memory: int | None = None
+    commands: tuple[tuple[str, ...], ...] | None = None
+    allow_unconfined_commands: bool | None = None
 
     def over(self, base: TaskSettings) -> TaskSettings:
         """These settings layered over `base`: what is said here wins."""
@@ -159,6 +161,17 @@ def _env(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
+def _commands(value: object) -> tuple[tuple[str, ...], ...]:
+    """`["rustfmt", "git rev-parse"]` -> (("rustfmt",), ("git", "rev-parse"))."""
+    entries = _strings(value)
+    parsed = tuple(tuple(entry.split()) for entry in entries)
+    for words in parsed:
+        if not words or "/" in words[0] or words[0].startswith("-"):
+            raise ValueError('a list of program names, each followed by the leading arguments '
+                             'it must be run with, such as ["rustfmt", "git rev-parse"]')
+    return parsed
+
+
 _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "path": ("path", _string),
     "description": ("description", _string),
@@ -172,6 +185,8 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "tmp": ("tmp", _boolean),
     "timeout": ("timeout", parse_duration),
     "memory": ("memory", parse_size),
+    "commands": ("commands", _commands),
+    "allow-unconfined-commands": ("allow_unconfined_commands", _boolean),
 }
 
 

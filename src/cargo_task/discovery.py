@@ -148,3 +148,28 @@ def discover(project: Project) -> dict[str, Task]:
                     help=f"create `{owner.tasks_dir / (name + '.rs')}` or set its `path` key",
                 )
     return dict(sorted(tasks.items()))
+
+
+def discover_everywhere(project: Project) -> list[Task]:
+    """Every task of the workspace as each of its packages sees it, whatever directory the
+    run started from: the workspace's tasks (with each member's overrides) and every
+    member's own. A member whose configuration is broken is left out: none of its tasks
+    can run until it is fixed, and its `tasks/` is protected as every package's is."""
+    from cargo_task.workspace import workspace_members
+
+    if project.workspace is None:
+        return list(discover(project).values())
+    views = [project._replace(package=None)]
+    try:
+        views += [project._replace(package=m) for m in workspace_members(project.workspace, project.parsed)]
+    except ConfigError:
+        pass
+    found: dict[tuple, Task] = {}
+    for view in views:
+        try:
+            tasks = discover(view).values()
+        except ConfigError:
+            continue
+        for task in tasks:
+            found.setdefault((task.name, task.source, task.owner.root, task.settings), task)
+    return list(found.values())

@@ -32,17 +32,22 @@ def stamp(path: Path | str) -> Stamp:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
-def config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
-    """Files that choose the toolchain or configure cargo for a build run in `cwd`, and the
-    manifests of path dependencies (their sources are in the dep-info, these are not)."""
+def cargo_config_files(cwd: Path, environ: dict[str, str]) -> list[Path]:
+    """Files that choose the toolchain or configure cargo for a command run in `cwd`."""
     files = []
-    for directory in (toolchain.cwd, *toolchain.cwd.parents):
+    for directory in (cwd, *cwd.parents):
         files += [directory / "rust-toolchain", directory / "rust-toolchain.toml"]
         files += [directory / ".cargo" / "config", directory / ".cargo" / "config.toml"]
     home = Path(os.path.expanduser("~"))
-    cargo_home = Path(toolchain.env.get("CARGO_HOME") or home / ".cargo")
-    rustup_home = Path(toolchain.env.get("RUSTUP_HOME") or home / ".rustup")
-    files += [cargo_home / "config", cargo_home / "config.toml", rustup_home / "settings.toml"]
+    cargo_home = Path(environ.get("CARGO_HOME") or home / ".cargo")
+    rustup_home = Path(environ.get("RUSTUP_HOME") or home / ".rustup")
+    return files + [cargo_home / "config", cargo_home / "config.toml", rustup_home / "settings.toml"]
+
+
+def config_files(scaffold: Scaffold, toolchain: Toolchain) -> list[Path]:
+    """The configuration files of a build run in `toolchain.cwd`, and the manifests of path
+    dependencies (their sources are in the dep-info, these are not)."""
+    files = cargo_config_files(toolchain.cwd, toolchain.env)
     for dependency in scaffold.path_dependencies:
         files += [dependency / "Cargo.toml", dependency / "build.rs"]
     return files

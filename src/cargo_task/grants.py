@@ -9,18 +9,20 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from cargo_task.config import GrantPath, Overrides, TaskSettings
 from cargo_task.discovery import Task
 from cargo_task.errors import ConfigError
 
+if TYPE_CHECKING:
+    from cargo_task.buildview import Protected
+
 DEFAULT_MEMORY = 1 << 30  # 1 GiB: generous for a task, small enough to stop a runaway
 
-# Writing these turns a task into more rights (a manifest grants, `.cargo/config.toml` runs
-# host code on the next build, `tasks/` is other tasks' code): refused by default.
-PROTECTED_NAMES = ("Cargo.toml", "Cargo.lock", ".cargo", ".git", "tasks", "build.rs",
-                   "rust-toolchain", "rust-toolchain.toml")  # fmt: skip
+# The kernel's windows onto every process (the tool's own environment included) and onto
+# devices: never granted, nor a grant that contains them.
+NEVER_GRANTED = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 class Mount(NamedTuple):
@@ -39,6 +41,8 @@ class Grants(NamedTuple):
     timeout: float | None
     memory: int
     writes_protected: tuple[Path, ...]  # protected paths a write grant covers (allowed)
+    commands: tuple[tuple[str, ...], ...] = ()  # programs (with leading arguments) it may run
+    allow_unconfined_commands: bool = False  # run them even where Landlock is missing
 
 
 def _inside(path: Path, directory: Path) -> bool:
@@ -55,6 +59,13 @@ def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
         )
     absolute = os.path.isabs(grant.written)
     real = Path(os.path.realpath(host))
+    if real == Path("/") or any(_inside(real, never) for never in NEVER_GRANTED):
+        raise ConfigError(
+            f"task `{task.name}`: `{key}` path `{grant.written}` is `{real}`, which is never "
+            "granted: it would show the task other processes (the tool's own environment "
+            "included), devices or the whole system",
+            help=f"grant the directories the task needs, not `{real}`",
+        )
     # A link on the way (even one a task planted earlier) would carry the grant elsewhere.
     base = "/" if absolute else os.path.realpath(grant.base)
     meant = Path(os.path.normpath(os.path.join(base, grant.written)))
@@ -72,60 +83,12 @@ def real_root(task: Task) -> Path:
     return Path(os.path.realpath(task.owner.root))
 
 
-class Surroundings(NamedTuple):
-    """What a task's build or other tasks' builds read, beyond the task's own directory."""
-
-    package_roots: list[Path]  # every package of the project, workspace members included
-    task_sources: list[Path]  # every task's main file, wherever `path` put it
-    dependency_dirs: list[Path]  # path task-dependencies: their build scripts run on the host
-
-
-def protected_paths(
-    task: Task, around: Surroundings, target_dir: Path, environ: dict[str, str]
-) -> list[Path]:
-    """What a write grant must not cover: what cargo reads to build any task of the project
-    (manifests, configuration, toolchain files, task sources, path dependencies), version
-    control, and cargo's and rustup's homes."""
-    roots = sorted({real_root(task), *(Path(os.path.realpath(r)) for r in around.package_roots)})
-    paths = [root / name for root in roots for name in PROTECTED_NAMES]
-    for ancestor in sorted({a for root in roots for a in root.parents}):
-        paths += [ancestor / name for name in (".cargo", ".git", "rust-toolchain", "rust-toolchain.toml")]
-    home = os.path.expanduser("~")
-    paths.append(Path(environ.get("CARGO_HOME") or os.path.join(home, ".cargo")))
-    paths.append(Path(environ.get("RUSTUP_HOME") or os.path.join(home, ".rustup")))
-    sources = [_source_and_modules(s, roots) for s in around.task_sources]
-    return paths + sources + around.dependency_dirs + _cargo_output(target_dir)
-
-
-def _source_and_modules(source: Path, package_roots: list[Path]) -> Path:
-    """The directory of a task's file, where its modules live (for one in `tasks/`, that is
-    protected anyway); the file alone if a package lives in that directory."""
-    directory = Path(os.path.realpath(source.parent))
-    if any(directory == r or directory in r.parents for r in package_roots):
-        return source
-    return directory
-
-
-def _cargo_output(target: Path) -> list[Path]:
-    """What cargo runs or trusts in the target directory: its profile and target-triple
-    directories (build scripts, binaries, fingerprints) and cargo-task's own. Other
-    subdirectories (`target/dist`, `target/doc`) may be granted."""
-    named = [target / n for n in ("cargo-task", "debug", "release", ".rustc_info.json")]
-    try:
-        entries = list(target.iterdir())
-    except OSError:
-        entries = []
-    used = [e for e in entries if (e / ".fingerprint").exists() or (e / "debug").exists()
-            or (e / "release").exists()]  # fmt: skip
-    return named + used
-
-
 def _overlap(a: Path, b: Path) -> bool:
     return _inside(a, b) or _inside(b, a)
 
 
 def _check_writes(
-    task: Task, mounts: list[Mount], protected: list[Path], cache_dir: Path
+    task: Task, mounts: list[Mount], protected: list[Protected], cache_dir: Path
 ) -> tuple[Path, ...]:
     covered: list[Path] = []
     for mount in (m for m in mounts if m.writable):
@@ -133,18 +96,27 @@ def _check_writes(
             raise ConfigError(
                 f"task `{task.name}`: `write` path `{mount.guest}` overlaps cargo-task's "
                 f"cache of compiled code ({cache_dir}), which is never writable",
-                help="grant a narrower directory",
+                help="grant a directory outside it",
             )
-        for path in (p for p in protected if _overlap(mount.host, p)):
+        for item in (p for p in protected if _overlap(mount.host, p.path)):
             if not task.settings.allow_write_manifest:
-                raise ConfigError(
-                    f"task `{task.name}`: `write` path `{mount.guest}` would let the task "
-                    f"change `{path}`, and through it its own permissions or build",
-                    help="grant a narrower directory, or set `allow-write-manifest = true` "
-                    "in the task's table if the task really must write it",
-                )
-            covered.append(path)
+                raise _refused(task, mount, item)
+            covered.append(item.path)
     return tuple(dict.fromkeys(covered))
+
+
+def _refused(task: Task, mount: Mount, item: Protected) -> ConfigError:
+    if _inside(mount.host, item.path):  # nothing narrower can help
+        help = ("nothing inside it can be granted; write elsewhere, or set "
+                "`allow-write-manifest = true` in the task's table if the task really must")  # fmt: skip
+    else:
+        help = (f"grant a directory that does not contain `{item.path}`, or set "
+                "`allow-write-manifest = true` in the task's table if the task really must")  # fmt: skip
+    return ConfigError(
+        f"task `{task.name}`: `write` path `{mount.guest}` would let the task change "
+        f"`{item.path}` ({item.why})",
+        help=help,
+    )
 
 
 def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -177,8 +149,7 @@ def grant(
     args: list[str],
     environ: dict[str, str],
     overrides: Overrides,
-    surroundings: Callable[[], Surroundings],
-    target_dir: Path,
+    protected: Callable[[], list[Protected]],
     cache_dir: Path,
 ) -> Grants:
     settings = task.settings
@@ -187,9 +158,7 @@ def grant(
     mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
     covered: tuple[Path, ...] = ()
     if settings.write:
-        protected = protected_paths(task, surroundings(), target_dir, environ)
-        covered = _check_writes(task, mounts, [Path(os.path.realpath(p)) for p in protected],
-                                Path(os.path.realpath(cache_dir)))  # fmt: skip
+        covered = _check_writes(task, mounts, protected(), Path(os.path.realpath(cache_dir)))
     return Grants(
         argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
         env=tuple(
@@ -203,4 +172,6 @@ def grant(
         timeout=overrides.timeout if overrides.timeout is not None else settings.timeout,
         memory=overrides.memory or settings.memory or DEFAULT_MEMORY,
         writes_protected=covered,
+        commands=settings.commands or (),
+        allow_unconfined_commands=bool(settings.allow_unconfined_commands),
     )

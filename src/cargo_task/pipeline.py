@@ -20,7 +20,8 @@ from cargo_task.workspace import Project, locate
 if TYPE_CHECKING:
     from cargo_task.build import Toolchain
     from cargo_task.cache import Cache
-    from cargo_task.grants import Grants, Surroundings
+    from cargo_task.buildview import Protected
+    from cargo_task.grants import Grants
     from cargo_task.scaffold import Scaffold
 
 
@@ -44,17 +45,20 @@ class Selection(NamedTuple):
     task: Task
 
     @property
+    def project_root(self) -> Path:
+        """The top of the project: the workspace root, or the package's root."""
+        return (self.project.workspace or self.project.package or self.task.owner).root  # type: ignore[union-attr]
+
+    @property
     def build_root(self) -> Path:
         return self.project.target_dir / "cargo-task"
 
-    def surroundings(self) -> Surroundings:
-        from cargo_task.grants import Surroundings
+    def protected(self, environ: dict[str, str]) -> list[Protected]:
+        """What no `write` grant may cover, learned from cargo for the whole workspace."""
+        from cargo_task.buildview import protected
+        from cargo_task.discovery import discover_everywhere
 
-        tasks = self.tasks.values()
-        dependencies = {
-            Path(spec["path"]) for t in tasks for spec in t.owner.dependencies.values() if "path" in spec
-        }
-        return Surroundings(self.project.roots(), [t.source for t in tasks], sorted(dependencies))
+        return protected(self.project, discover_everywhere(self.project), environ, cache_dir(environ))
 
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
@@ -120,8 +124,7 @@ def decide_grants(selection: Selection, request: Request) -> Grants:
         list(request.args),
         request.environ,
         request.overrides,
-        surroundings=selection.surroundings,
-        target_dir=selection.project.target_dir,
+        protected=lambda: selection.protected(request.environ),
         cache_dir=cache_dir(request.environ),
     )
 
@@ -161,12 +164,16 @@ def prepare_component(
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component")
             return payload
-    return _build_and_compile(job, request, reporter, trust_cache)
+    return _build_and_compile(job, selection, request, reporter, trust_cache)
 
 
-def _build_and_compile(job: _Build, request: Request, reporter: Reporter, trust_cache: bool) -> bytes:
+def _build_and_compile(
+    job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool
+) -> bytes:
     from cargo_task import build, fingerprint, sandbox, scaffold
+    from cargo_task.buildview import check_task_inputs
     from cargo_task.cache import Record, component_key
+    from cargo_task.discovery import discover_everywhere
     from cargo_task.errors import BuildError
 
     name = job.task.name
@@ -179,6 +186,8 @@ def _build_and_compile(job: _Build, request: Request, reporter: Reporter, trust_
             help="cargo-task builds tasks under the target directory (CARGO_TARGET_DIR)",
         ) from None
     sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color)
+    sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
+    check_task_inputs(job.task, sources, discover_everywhere(selection.project), selection.project_root)
     wasm = job.plan.wasm(name).read_bytes()
     key = component_key(wasm, job.engine)
     payload = job.cache.load_component(key) if trust_cache else None
@@ -186,7 +195,6 @@ def _build_and_compile(job: _Build, request: Request, reporter: Reporter, trust_
         reporter.status("Compiling", f"`{name}` to native code with Wasmtime")
         payload = sandbox.compile_component(wasm, name)
         _keep(reporter, lambda: job.cache.save_component(key, payload))
-    sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     configuration = [fingerprint.stamp(f) for f in fingerprint.config_files(job.plan, job.toolchain)]
     # Never fresh: a file it cannot find again, or one changed while cargo was building

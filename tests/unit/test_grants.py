@@ -8,7 +8,14 @@ from cargo_task.config import GrantPath, TaskSettings
 from cargo_task.discovery import Owner, Task
 from cargo_task.errors import ConfigError
 from cargo_task.config import Overrides
-from cargo_task.grants import DEFAULT_MEMORY, Mount, Surroundings, grant
+from cargo_task.buildview import well_known
+from cargo_task.grants import DEFAULT_MEMORY, Mount, grant
+
+
+def around(roots, tasks=(), environ=None, target=None):
+    """The protected set that needs no cargo: what grant() is given in a real run, less
+    what `cargo metadata` and the dep-info add (tested end to end)."""
+    return lambda: well_known(list(roots), list(tasks), environ or {}, target or roots[0] / "target")
 
 
 def make_task(root: Path, **settings) -> Task:
@@ -22,7 +29,7 @@ def paths(root: Path, *written: str) -> tuple[GrantPath, ...]:
 
 def grants_for(root: Path, environ=None, overrides=Overrides(), **settings):
     return grant(make_task(root, **settings), ["a", "--help"], environ or {}, overrides,
-                 lambda: Surroundings([root], [], []), root / "target", root.parent / "cache")  # fmt: skip
+                 around([root], environ=environ), root.parent / "cache")  # fmt: skip
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ def test_other_members_of_the_workspace_are_protected(root):
     member.mkdir(parents=True)
     task = make_task(root, write=paths(root, "crates"))
     with pytest.raises(ConfigError, match="other/Cargo.toml"):
-        grant(task, [], {}, Overrides(), lambda: Surroundings([root, member], [], []), root / "t", root.parent / "c")
+        grant(task, [], {}, Overrides(), around([root, member]), root.parent / "c")
 
 
 def test_allow_write_manifest_lets_it_through_and_is_remembered_for_the_warning(root):
@@ -119,27 +126,27 @@ def test_command_line_limits_override_the_table(root):
 def test_arguments_and_variables_must_be_utf8(root):
     bad = b"caf\xe9".decode("utf-8", "surrogateescape")
     with pytest.raises(ConfigError, match=r"argument 1 is not valid UTF-8: b'caf\\xe9'"):
-        grant(make_task(root), [bad], {}, Overrides(), lambda: Surroundings([root], [], []), root / "t", root.parent / "c")
+        grant(make_task(root), [bad], {}, Overrides(), around([root]), root.parent / "c")
     with pytest.raises(ConfigError, match="environment variable `NAME` is not valid UTF-8"):
         grants_for(root, environ={"NAME": bad}, inherit_env=("NAME",))
 
 
-def test_path_dependencies_task_sources_and_ancestor_git_are_protected(root, tmp_path):
-    (root / "helper").mkdir()
+def test_task_sources_and_ancestor_git_are_protected(root, tmp_path):
     (root / "tools").mkdir()
+    (root / "tools" / "report.rs").write_text("fn main() {}")
     (tmp_path / ".git").mkdir()
-    around = Surroundings([root], [root / "tools" / "report.rs"], [root / "helper"])
-    for written in ("helper", "tools", "../.git"):
+    report = make_task(root)._replace(name="report", source=root / "tools" / "report.rs")
+    for written in ("tools", "../.git"):
         task = make_task(root, write=paths(root, written))
         with pytest.raises(ConfigError, match="would let the task change"):
-            grant(task, [], {}, Overrides(), lambda: around, root / "t", root.parent / "c")
+            grant(task, [], {}, Overrides(), around([root], [report]), root.parent / "c")
 
 
 def test_a_members_grant_is_relative_to_the_members_manifest(root):
     member = root / "crates" / "m"
     (member / "out").mkdir(parents=True)
     task = make_task(root, write=(GrantPath("out", member, member / "out"),))
-    g = grant(task, [], {}, Overrides(), lambda: Surroundings([root], [], []), root / "t", root.parent / "c")
+    g = grant(task, [], {}, Overrides(), around([root]), root.parent / "c")
     assert g.mounts[1] == Mount(member.resolve() / "out", "crates/m/out", True)
 
 
