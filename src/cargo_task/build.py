@@ -68,15 +68,19 @@ class Toolchain(NamedTuple):
         )
 
 
-def _run_or_explain(toolchain: Toolchain, command: list[str], **options):
+def _run_or_explain(toolchain: Toolchain, command: list[str], confinement=None, env=None, **options):
+    """Start `command` in a session of its own, confined when `confinement` is given."""
     import subprocess  # only cold runs start programs: keep it off the warm path
 
+    # A session of its own, so that stopping it stops everything it started (rustc, build
+    # scripts); Ctrl-C reaches cargo-task, which then stops the session.
+    options.update(env=toolchain.env if env is None else env, cwd=toolchain.cwd, start_new_session=True)
     try:
-        # A session of its own, so that stopping it stops everything it started (rustc, build
-        # scripts); Ctrl-C reaches cargo-task, which then stops the session.
-        return subprocess.Popen(
-            command, env=toolchain.env, cwd=toolchain.cwd, start_new_session=True, **options
-        )
+        if confinement is not None:
+            from cargo_task import confine
+
+            return confine.spawn(confinement, command, **options)
+        return subprocess.Popen(command, **options)
     except FileNotFoundError:
         raise BuildError(
             f"could not run `{command[0]}`: no such program",
@@ -109,24 +113,33 @@ def _stop_on(signum, frame) -> None:
 
 
 def build_task(
-    toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str
+    toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str,
+    readable: list[Path],
 ) -> Path:
     """Build one task and return the sysroot it was built with.
+
+    Crates are fetched first, unconfined but running no build code, and only when the
+    generated manifest or its path dependencies changed. The build itself runs offline and,
+    where Landlock is available, confined: it may write only the generated package's
+    directory and a private temp dir, read only `readable` (the project), the toolchain,
+    cargo's sources and system directories, and connect nowhere.
 
     cargo's own diagnostics go straight to the terminal. The sysroot is asked of rustc while
     cargo works, so that a missing wasm target is reported plainly, and costs no time.
     Whatever stops this function (an error, Ctrl-C, SIGTERM or SIGHUP to this process
-    alone) stops cargo and rustc too, and removes the private proxy configuration.
+    alone) stops cargo and rustc too, and removes the private directory.
     """
     import signal
     import subprocess
     import tempfile
     import threading
 
+    from cargo_task import confine
+
     command = [
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
-        "--color", color,
+        "--color", color, "--offline",
     ]  # fmt: skip
     if verbosity < 0:
         command.append("--quiet")
@@ -135,19 +148,23 @@ def build_task(
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)} if on_main_thread else {}
     started: list = []
-    private = None
+    private = tempfile.TemporaryDirectory(prefix="cargo-task-build-")  # mode 0700
     try:
-        if toolchain.proxy:
-            private = tempfile.TemporaryDirectory(prefix="cargo-task-")  # mode 0700
-            config = Path(private.name) / "proxy.toml"
-            config.write_text(f"[http]\nproxy = {json.dumps(toolchain.proxy)}\n")
-            command += ["--config", str(config)]
+        config = Path(private.name) / "config.toml"
+        config.write_text(private_config(toolchain))
+        command += ["--config", str(config)]
+        _fetch_if_needed(toolchain, scaffold, config, started)
+        scratch = Path(private.name) / "tmp"
+        scratch.mkdir()
+        env = {**toolchain.env, "TMPDIR": str(scratch)}
+        confinement = (build_confinement(toolchain, scaffold, [*readable, config], [scratch])
+                       if confine.available() else None)  # fmt: skip
         started.append(_run_or_explain(
-            toolchain, [toolchain.rustc, "--print", "sysroot"],
+            toolchain, [toolchain.rustc, "--print", "sysroot"], confinement, env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))  # fmt: skip
-        started.append(_run_or_explain(toolchain, command, stdin=subprocess.DEVNULL))
-        probe, cargo = started
+        started.append(_run_or_explain(toolchain, command, confinement, env, stdin=subprocess.DEVNULL))
+        probe, cargo = started[-2:]
         root = _sysroot(toolchain, probe)  # a missing target: cargo's errors would repeat it
         code = cargo.wait()
     except BaseException as e:
@@ -161,16 +178,97 @@ def build_task(
             raise KeyboardInterrupt from None
         raise
     finally:
-        if private is not None:
-            private.cleanup()
+        private.cleanup()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if code != 0:
         raise BuildError(
             f"could not compile task `{task}` (cargo exited with {code})",
-            help="the compiler's messages above name the problem",
+            help="the compiler's messages above name the problem"
+            + ("; a build reads only the project, the toolchain and cargo's sources "
+               "(see `cargo task --explain`)" if confinement is not None else ""),
         )
     return root
+
+
+def private_config(toolchain: Toolchain) -> str:
+    """cargo configuration for cargo alone, in a private file: the proxy (which may carry a
+    password), and every `[env]` entry of the configuration files blanked, so that neither
+    reaches rustc's environment, where `env!` in a task would read it."""
+    lines = []
+    if toolchain.proxy:
+        lines += ["[http]", f"proxy = {json.dumps(toolchain.proxy)}"]
+    names = config_env_names(toolchain)
+    if names:
+        lines += ["[env]"] + [f"{json.dumps(name)} = \"\"" for name in names]
+    return "\n".join(lines) + "\n"
+
+
+def config_env_names(toolchain: Toolchain) -> list[str]:
+    """The names set by `[env]` tables of the cargo configuration a build reads."""
+    import tomllib
+
+    from cargo_task.fingerprint import cargo_config_files
+
+    names: set[str] = set()
+    for path in cargo_config_files(toolchain.cwd, toolchain.env):
+        if path.name.startswith("config") and path.is_file():
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8")).get("env")
+            except (OSError, ValueError):
+                continue  # cargo reports a broken configuration file itself
+            if isinstance(table, dict):
+                names |= set(table)
+    return sorted(names)
+
+
+def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[Path], writable: list[Path]):
+    """What a confined task build may touch."""
+    from cargo_task import confine
+    from cargo_task.fingerprint import cargo_config_files
+
+    home = os.path.expanduser("~")
+    cargo_home = Path(toolchain.env.get("CARGO_HOME") or os.path.join(home, ".cargo"))
+    rustup_home = Path(toolchain.env.get("RUSTUP_HOME") or os.path.join(home, ".rustup"))
+    programs = [Path(p) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER", ""))
+                if os.path.isabs(p)]  # fmt: skip
+    read = [
+        *map(Path, confine.SYSTEM_READ), *readable, rustup_home,
+        *(cargo_home / n for n in ("bin", "registry", "git", "config", "config.toml")),
+        *(f for f in cargo_config_files(toolchain.cwd, toolchain.env) if f.exists()),
+        *(Path(os.path.realpath(p)).parent for p in programs),
+    ]  # fmt: skip
+    write = [scaffold.directory, *writable, *map(Path, confine.SYSTEM_WRITE)]
+    return confine.Confinement(read=tuple(read), write=tuple(write), network=False)
+
+
+def _fetch_if_needed(toolchain: Toolchain, scaffold: Scaffold, config: Path, started: list) -> None:
+    """`cargo fetch` when the generated manifest, its lock file or a path dependency's
+    manifest changed since the last fetch: downloads and unpacks crates, runs no build code."""
+    import hashlib
+    import subprocess
+
+    from cargo_task.fingerprint import stamp
+
+    parts = [scaffold.text(), repr(stamp(scaffold.directory / "Cargo.lock"))]
+    parts += [repr(stamp(d / "Cargo.toml")) for d in scaffold.path_dependencies]
+    key = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    mark = scaffold.directory / "fetched"
+    try:
+        if mark.read_text() == key:
+            return
+    except OSError:
+        pass
+    command = [toolchain.cargo, "fetch", "--manifest-path", str(scaffold.manifest),
+               "--target", TARGET, "--config", str(config), "--quiet"]  # fmt: skip
+    started.append(_run_or_explain(toolchain, command, stdin=subprocess.DEVNULL))
+    if started[-1].wait() != 0:
+        raise BuildError(
+            "could not fetch the task-dependencies (cargo fetch failed)",
+            help="cargo's messages above name the problem; check the network or the versions",
+        )
+    parts[1] = repr(stamp(scaffold.directory / "Cargo.lock"))  # as fetch left it
+    mark.write_text(hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest())
 
 
 def cargo_metadata(environ: dict[str, str], manifest: Path) -> dict:

@@ -363,18 +363,18 @@ def _records_of(cache, package_dir: Path) -> list[tuple[str, list[Stamp]]]:
 
 def check_task_inputs(task: Task, sources: list[str], tasks: list[Task], project_root: Path) -> None:
     """After a build: no file the task was built from may be writable by another task (it
-    would run that task's code with this task's grants), nor by the task itself unless it
-    may write protected files; a file reached through a symbolic link must stay inside the
+    would run that task's code with this task's grants), nor by the task itself; a file reached through a symbolic link must stay inside the
     project and outside every writable grant (a link planted in one is a door to anywhere)."""
     from cargo_task.errors import BuildError
 
+    # A task with `allow-write-manifest = true` is trusted with the build already (it may
+    # rewrite any manifest and so any grant): its writes are not another task's door.
     writable = [
         (other, _real(grant.host))
         for other in tasks
+        if not other.settings.allow_write_manifest
         for grant in other.settings.write or ()
-        if not (other.name == task.name and other.owner.root == task.owner.root
-                and task.settings.allow_write_manifest)
-    ]  # fmt: skip
+    ]
     top = _real(project_root)
     for source in map(os.path.normpath, sources):
         real = _real(source)

@@ -112,11 +112,75 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     lines.append("processes: none (a task cannot start programs)")
     deps = sorted(task.owner.dependencies)
     lines.append("task-dependencies: " + (", ".join(deps) if deps else "none"))
+    confined = _build_confinement()
     if deps:
         runs = build_time_code(selection, environ)
+        where = "confined as the build is" if confined else "NOT confined"
         if runs is None:
             lines.append("  code run on the host at build time: not known until the task is built once")
         else:
-            lines.append("  code run on the host at build time (not sandboxed): "
+            lines.append(f"  code run on the host at build time ({where}): "
                          + (", ".join(runs) if runs else "none"))  # fmt: skip
+    lines += _build_lines(selection, environ, confined)
     return "\n".join(lines) + "\n"
+
+
+def _build_confinement() -> int:
+    from cargo_task import confine
+
+    return confine.abi_version()
+
+
+def _build_lines(selection: Selection, environ: dict[str, str], abi: int) -> list[str]:
+    """How the task is built: confined or not, and what of the user's configuration runs
+    on the host or reaches the compiler."""
+    from cargo_task import build
+
+    toolchain = build.Toolchain.from_environment(environ, selection.task.owner.root)
+    directory = selection.scaffold().directory
+    if abi:
+        lines = [f"build: confined (Landlock ABI {abi}): cargo, rustc, build scripts and proc-macros "
+                 "read only the project, the toolchain, cargo's downloaded sources and system "
+                 f"directories, write only {directory} and a private temp dir, and open no "
+                 "network connection; crates are fetched beforehand, running no build code"]  # fmt: skip
+    else:
+        lines = ["build: NOT confined: this system offers no Landlock (Linux 5.13+), so cargo, "
+                 "build scripts and proc-macros of task-dependencies run with your rights"]  # fmt: skip
+    lines.append(f"  runs on the host: `{toolchain.cargo}` and `{toolchain.rustc}`"
+                 + (f" (toolchain `{environ['RUSTUP_TOOLCHAIN']}`)" if environ.get("RUSTUP_TOOLCHAIN") else ""))
+    for line in _configured_programs(toolchain):
+        lines.append(f"  runs on the host: {line}")
+    names = build.config_env_names(toolchain)
+    if names:
+        lines.append(f"  cargo [env] entries blanked for the build: {', '.join(names)}")
+    return lines
+
+
+def _configured_programs(toolchain) -> list[str]:
+    """Programs and flags that cargo configuration or the toolchain files add to a build."""
+    from cargo_task.fingerprint import cargo_config_files
+
+    found = []
+    for path in cargo_config_files(toolchain.cwd, toolchain.env):
+        if not path.is_file():
+            continue
+        if path.name.startswith("rust-toolchain"):
+            found.append(f"the toolchain that `{path}` selects")
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        build = data.get("build") if isinstance(data.get("build"), dict) else {}
+        for key in ("rustc", "rustc-wrapper", "rustc-workspace-wrapper", "rustflags"):
+            if key in build:
+                found.append(f"build.{key} = {build[key]!r} (from `{path}`)")
+        targets = data.get("target") if isinstance(data.get("target"), dict) else {}
+        for triple, table in targets.items():
+            if isinstance(table, dict):
+                for key in ("linker", "runner", "rustflags"):
+                    if key in table:
+                        found.append(f"target.{triple}.{key} = {table[key]!r} (from `{path}`)")
+    if toolchain.env.get("RUSTC_WRAPPER"):
+        found.append(f"RUSTC_WRAPPER = {toolchain.env['RUSTC_WRAPPER']!r} (from the environment)")
+    return found

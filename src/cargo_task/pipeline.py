@@ -60,6 +60,14 @@ class Selection(NamedTuple):
 
         return protected(self.project, discover_everywhere(self.project), environ, cache_dir(environ))
 
+    def readable_by_build(self) -> list[Path]:
+        """What a confined build of the task may read of the user's files: the project, the
+        task's own files and the path task-dependencies, wherever they are."""
+        owner = self.task.owner
+        paths = [self.project_root, owner.root, self.task.source.parent, *(s for _, s in owner.sources)]
+        paths += [Path(spec["path"]) for spec in owner.dependencies.values() if "path" in spec]
+        return paths
+
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
 
@@ -170,7 +178,7 @@ def prepare_component(
 def _build_and_compile(
     job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool
 ) -> bytes:
-    from cargo_task import build, fingerprint, sandbox, scaffold
+    from cargo_task import build, confine, fingerprint, sandbox, scaffold
     from cargo_task.buildview import check_task_inputs
     from cargo_task.cache import Record, component_key
     from cargo_task.discovery import discover_everywhere
@@ -185,7 +193,11 @@ def _build_and_compile(
             f"could not write the generated package in `{job.plan.directory}`: {e.strerror}",
             help="cargo-task builds tasks under the target directory (CARGO_TARGET_DIR)",
         ) from None
-    sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color)
+    if not confine.available():
+        reporter.warning("the build is not confined: this system offers no Landlock, so build "
+                         "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
+    sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color,
+                               readable=selection.readable_by_build())  # fmt: skip
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     check_task_inputs(job.task, sources, discover_everywhere(selection.project), selection.project_root)
     wasm = job.plan.wasm(name).read_bytes()

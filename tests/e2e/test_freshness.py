@@ -1,7 +1,8 @@
 """Warm runs start no cargo; every change that affects the build rebuilds, nothing else does.
 
 A spy stands in for cargo (`CARGO` is how cargo tells a subcommand which cargo it is): it
-logs each call, then runs the real cargo.
+logs each call, then runs the real cargo. A confined build may write only the generated
+package's directory, so the spy logs there, beside the `--manifest-path` it was given.
 """
 
 from __future__ import annotations
@@ -16,9 +17,21 @@ import pytest
 
 @pytest.fixture
 def spied(project, cargo_task, tmp_path):
-    log = tmp_path / "cargo-calls.log"
     spy = tmp_path / "cargo-spy"
-    spy.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{shutil.which("cargo")}" "$@"\n')
+    spy.write_text(
+        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
+        '  [ "$prev" = --manifest-path ] && echo "$*" >> "$(dirname "$a")/cargo-calls.log"\n'
+        '  prev=$a\ndone\n'
+        f'exec "{shutil.which("cargo")}" "$@"\n'
+    )
+
+    def calls() -> int:
+        """cargo builds so far (a fetch comes with a build, never alone)."""
+        logs = (project.root / "target" / "cargo-task").glob("*/cargo-calls.log")
+        lines = [line for log in logs for line in log.read_text().splitlines()]
+        assert not any(line.startswith("fetch") for line in lines) or any(
+            line.startswith("build") for line in lines)
+        return sum(line.startswith("build") for line in lines)
     spy.chmod(spy.stat().st_mode | stat.S_IEXEC)
     project.manifest()
     project.write("tasks/a.rs", 'mod shared;\nfn main() { println!("a {} {}", shared::WORD, include_str!("../notes.txt").trim()); }\n')
@@ -27,10 +40,10 @@ def spied(project, cargo_task, tmp_path):
     project.write("notes.txt", "first\n")
 
     def run(task: str = "a", **env) -> tuple[str, int]:
-        before = log.read_text().count("\n") if log.exists() else 0
+        before = calls()
         result = cargo_task("-q", task, cwd=project.root, CARGO=str(spy), **env)
         assert result.returncode == 0, result.stderr
-        after = log.read_text().count("\n") if log.exists() else 0
+        after = calls()
         return result.stdout.strip(), after - before
 
     return run
@@ -131,21 +144,26 @@ def test_a_path_dependencys_manifest_change_rebuilds(project, cargo_task):
     assert cargo_task("-q", "t", cwd=project.root).stdout == "LOUD\n"
 
 
-def test_an_edit_saved_while_cargo_builds_is_not_taken_as_built(project, cargo_task, tmp_path):
+def test_an_edit_saved_while_cargo_builds_is_not_taken_as_built(project, cargo_task, env, tmp_path):
+    """The edit lands after rustc read the file and before cargo finishes (a wrapper holds
+    the build for a while; the confined build itself may not write the project)."""
+    import subprocess
+
+    from tests.conftest import CARGO_TASK
+
     project.manifest()
     source = project.write("tasks/ver.rs", 'fn main() { println!("v1"); }\n')
-    trigger = tmp_path / "edit-during-build"
     wrapper = tmp_path / "rustc-wrapper"
-    wrapper.write_text(
-        "#!/bin/sh\n\"$@\"; status=$?\n"
-        f'case "$*" in *ver.rs*) ;; *) exit $status ;; esac\n'
-        f'if [ -e "{trigger}" ]; then rm -f "{trigger}"; '
-        f"printf 'fn main() {{ println!(\"v2\"); }}\\n' > \"{source}\"; fi\n"
-        "exit $status\n"
-    )
+    wrapper.write_text('#!/bin/sh\n"$@"; status=$?\ncase "$*" in *ver.rs*) sleep 3 ;; esac\nexit $status\n')
     wrapper.chmod(0o755)
-    trigger.write_text("")
-    first = cargo_task("-q", "ver", cwd=project.root, RUSTC_WRAPPER=str(wrapper))
-    assert first.stdout == "v1\n"  # built before the edit landed
+    running = subprocess.Popen([CARGO_TASK, "-q", "ver"], cwd=project.root, stdout=subprocess.PIPE,
+                               text=True, env={**env, "RUSTC_WRAPPER": str(wrapper)})  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list((project.root / "target" / "cargo-task").glob("*/target/wasm32-wasip2/debug/deps/ver-*.d")):
+        assert time.monotonic() < deadline and running.poll() is None, "rustc never wrote the dep-info"
+        time.sleep(0.05)
+    edit(source, 'fn main() { println!("v2"); }\n')
+    first_out, _ = running.communicate(timeout=120)
+    assert first_out == "v1\n"  # built before the edit landed
     again = cargo_task("-q", "ver", cwd=project.root, RUSTC_WRAPPER=str(wrapper))
     assert again.stdout == "v2\n"  # not mistaken for fresh
