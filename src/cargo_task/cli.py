@@ -158,7 +158,7 @@ def console_main() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):  # a closed pipe, a hung-up terminal (EIO)
             pass
     os._exit(code)
 
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv, environ, reporter)
     except TaskError as e:
-        reporter.error(e.message, e.help)
+        _report(reporter, e)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
@@ -186,6 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="this is a bug; rerun with -v for a traceback and report it",
         )
         return 101
+
+
+def _report(reporter: Reporter, error: TaskError) -> None:
+    """`error:` and `help:`; after SIGHUP the terminal may be gone, and the exit code is all
+    that is left to say."""
+    try:
+        reporter.error(error.message, error.help)
+    except OSError:
+        pass
 
 
 def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> int:
@@ -235,7 +244,9 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         return 0
 
     def abandon(error: TaskError) -> NoReturn:
-        reporter.error(error.message, error.help)
-        os._exit(error.exit_code)
+        try:
+            _report(reporter, error)
+        finally:
+            os._exit(error.exit_code)
 
     return pipeline.run(request, reporter, abandon)

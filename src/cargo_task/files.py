@@ -1,24 +1,55 @@
-"""Small file-system helpers: atomic writes, and where the tool keeps its cache."""
+"""Small file-system helpers: atomic writes, where the tool keeps its cache and how it checks
+that the cache is the user's alone, and removing a tree that a task could write to while it
+is being removed."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
+
+from cargo_task.errors import TaskError
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Readers see the old content or the new, never half of it (crash or Ctrl-C alike)."""
+    """Readers see the old content or the new, never half of it (crash or Ctrl-C alike).
+
+    The file is 0600 and the directories it creates 0700, whatever the umask: what the tool
+    writes (its cache, the generated package) is nobody else's to read or replace."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), 0o600)  # mkstemp's 0600 is still subject to the umask
             file.write(data)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def make_private_dirs(directory: Path) -> None:
+    """`mkdir -p` whose new directories are 0700 whatever the umask; existing ones are left
+    as they are."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, 0o700)
+        except FileExistsError:
+            if not new.is_dir():
+                raise
+            continue  # made by a concurrent run: theirs to have chosen the mode of
+        os.chmod(new, 0o700)  # a umask such as 0277 would have taken the owner's bits
 
 
 def cache_dir(environ: dict[str, str]) -> Path:
@@ -27,3 +58,188 @@ def cache_dir(environ: dict[str, str]) -> Path:
     if not os.path.isabs(base):  # the XDG rule: a relative value is ignored
         base = os.path.join(os.path.expanduser("~"), ".cache")
     return Path(os.path.realpath(base)) / "cargo-task-wasm"
+
+
+class PrivateTree:
+    """A directory tree only its owner may change: the cache, whose compiled components are
+    machine code that Wasmtime runs without checking it.
+
+    Reading an entry checks the root, each directory on the way and the entry itself: owned
+    by this user, not writable by anyone else, and no symbolic links below the root. That
+    is a few `stat`s per entry, each directory checked once per run; nothing walks the tree.
+    A missing entry (or root) is None; an unsafe one is refused with a TaskError.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._checked: set[Path] = set()
+        self._uid = os.getuid()
+
+    def read(self, path: Path, secret: bool = False) -> bytes | None:
+        """The content of the entry `path` below the root; `secret`: nobody else may read it."""
+        if not self.directory_ready(path.parent):
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # missing, or a link (ELOOP): absent, and replaced when written
+            return None
+        with os.fdopen(fd, "rb") as file:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            self._refuse_unless_private(path, st, 0o077 if secret else 0o022, "entry")
+            return file.read()
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write the entry `path` atomically, refusing to write into an unsafe directory."""
+        self.directory_ready(path.parent)
+        write_atomic(path, data)
+
+    def directory_ready(self, directory: Path) -> bool:
+        """Check the root and every existing directory down to `directory`; False if one of
+        them does not exist (yet)."""
+        chain = [directory, *directory.parents]
+        chain = chain[: chain.index(self.root) + 1]
+        for current in reversed(chain):
+            if current in self._checked:
+                continue
+            try:  # the root may be a link the user made (to another disk); nothing below it
+                st = os.stat(current) if current == self.root else os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            if stat.S_ISLNK(st.st_mode):
+                raise TaskError(
+                    f"`{current}` in cargo-task's cache is a symbolic link",
+                    help=self._remove_hint(),
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                return False
+            self._refuse_unless_private(current, st, 0o022, "directory")
+            self._checked.add(current)
+        return True
+
+    def _refuse_unless_private(self, path: Path, st: os.stat_result, forbidden: int, kind: str) -> None:
+        if st.st_uid != self._uid:
+            raise TaskError(
+                f"the cache {kind} `{path}` belongs to another user (uid {st.st_uid})",
+                help=self._remove_hint(),
+            )
+        if st.st_mode & forbidden:
+            what = "readable" if st.st_mode & forbidden & 0o044 else "writable"
+            raise TaskError(
+                f"the cache {kind} `{path}` is {what} by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                help=self._remove_hint(),
+            )
+
+    def _remove_hint(self) -> str:
+        return (
+            "cargo-task loads native code from its cache, so it must be yours alone; remove "
+            f"`{self.root}` (it is rebuilt as needed), or set XDG_CACHE_HOME to a directory "
+            "of your own"
+        )
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Remove `path` and everything below it, however deep or wide, without following links.
+
+    Made for a directory that a task could still be changing: every directory is opened
+    relative to its parent's descriptor with O_NOFOLLOW, so swapping one for a symbolic link
+    cannot redirect the removal, and climbing back up through `..` checks that the parent
+    is still the one we came from (a moved directory would otherwise lead elsewhere). At
+    most two descriptors are open at a time, and nothing recurses. Directories the owner
+    made unreadable or unwritable (chmod 000) are given back to the owner first. Raises
+    OSError if something cannot be removed; a missing `path` is not an error.
+    """
+    head, name = os.path.split(os.path.abspath(path))
+    fd = os.open(head, _DIR & ~os.O_NOFOLLOW)  # the caller's own directory, links and all
+    # The directories from `head` down to `fd`: (name in its parent, identity, subdirectories
+    # still to remove). `head` itself is the bottom entry.
+    stack: list[tuple[str, tuple[int, int], list[str]]] = [("", _identity(fd), [])]
+    pending: str | None = name
+    try:
+        while True:
+            if pending is not None:
+                entered = _enter(fd, pending)
+                if entered is not None:
+                    os.close(fd)
+                    fd = entered
+                    stack.append((pending, _identity(fd), []))
+                pending = None
+            if len(stack) == 1:
+                return
+            subdirectories = stack[-1][2]
+            if not subdirectories:
+                subdirectories += _remove_files(fd)
+            if subdirectories:
+                pending = subdirectories.pop()
+                continue
+            # Empty: climb to the parent and remove it there.
+            parent = os.open("..", _DIR, dir_fd=fd)
+            done, _, _ = stack.pop()
+            os.close(fd)
+            fd = parent
+            if _identity(fd) != stack[-1][1]:
+                raise OSError(f"`{done}` was moved while it was being removed")
+            os.rmdir(done, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _enter(parent: int, name: str) -> int | None:
+    """A descriptor for the directory `name` in `parent`; None once `name` is gone (a file
+    or a link is removed instead, never followed)."""
+    try:
+        fd = os.open(name, _DIR, dir_fd=parent)
+    except FileNotFoundError:
+        return None
+    except PermissionError:  # chmod 000: ours to give back to ourselves
+        handle = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            os.chmod(f"/proc/self/fd/{handle}", 0o700)  # the directory itself, never a link
+        finally:
+            os.close(handle)
+        fd = os.open(name, _DIR, dir_fd=parent)
+    except OSError as e:
+        if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        _unlink(parent, name)  # not a directory, or a symbolic link: the entry itself goes
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if mode & 0o700 != 0o700:  # readable but not writable: its entries could not go
+            os.fchmod(fd, mode | 0o700)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unlink(parent: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_files(fd: int) -> list[str]:
+    """Remove every entry of the directory `fd` that is not a directory; -> the names of the
+    directories left."""
+    directories = []
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                directories.append(entry.name)
+                continue
+            try:
+                os.unlink(entry.name, dir_fd=fd)
+            except IsADirectoryError:  # it became one since it was listed
+                directories.append(entry.name)
+            except FileNotFoundError:
+                pass
+    return directories

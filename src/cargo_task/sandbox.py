@@ -5,9 +5,9 @@ the C API of the native library the `wasmtime` package ships, declared by `wasmt
 a private ctypes layer of some forty functions: the package itself is never imported
 (its import alone costs more than the rest of a warm run). The calls are pinned by the
 `wasmtime` version range in pyproject.toml and covered by the unit and end-to-end tests.
-The guest runs on a worker thread so that the main thread can still take Ctrl-C and
-enforce the wall-clock limit; a guest stuck in a blocking host call (sleep, a silent
-stdin), which no epoch can interrupt, is ended with the process.
+The guest runs on a worker thread so that the main thread can still take Ctrl-C, SIGTERM
+and SIGHUP and enforce the wall-clock limit; a guest stuck in a blocking host call (sleep,
+a silent stdin), which no epoch can interrupt, is ended with the process.
 
 Memory: what a run creates is freed when the guest has finished, and never while it may
 still run (an abandoned guest is ended with the process); nothing has a finalizer.
@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 
 ENGINE_SETTINGS = "epoch-interruption"
 GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
-POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and at Ctrl-C
+POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and for signals
 TIMEOUT_EXIT = 124
 INTERRUPT_EXIT = 130
+# Ctrl-C, `kill`, a closed terminal: each ends the task and cleans up; the exit code is
+# 128 + the signal's number, as a shell reports a command that a signal ended.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _engine = None  # POINTER(wasm_engine_t), created once and kept for the process
 
@@ -283,20 +286,26 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
     `abandon` reports an error and ends the process at once: the only way out when the
     guest is stuck in a host call that nothing inside Wasmtime can interrupt.
     """
+    received: list[int] = []  # the stopping signals that arrived, in order
     with ExitStack() as cleanup:
-        # From here on Ctrl-C only sets a flag: a KeyboardInterrupt in the middle of handing
-        # objects to Wasmtime, or inside threading's waits, would corrupt their state.
-        interrupts: list[int] = []
+        # From here on Ctrl-C, SIGTERM and SIGHUP only set a flag: a KeyboardInterrupt in the
+        # middle of handing objects to Wasmtime, or inside threading's waits, would corrupt
+        # their state. The flag stays until the private /tmp is gone.
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(1))
-            cleanup.callback(signal.signal, signal.SIGINT, previous)
+            for signum in STOP_SIGNALS:
+                previous = signal.signal(signum, lambda number, _: received.append(number))
+                if previous is None:  # a handler Python did not install: none of ours
+                    previous = signal.SIG_DFL
+                if signum == signal.SIGHUP and previous is signal.SIG_IGN:  # `nohup`
+                    signal.signal(signum, previous)
+                else:
+                    cleanup.callback(signal.signal, signum, previous)
         scratch = None
         if grants.tmp:
-            import shutil
             import tempfile
 
             scratch = tempfile.mkdtemp(prefix="cargo-task-tmp-")
-            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+            cleanup.callback(_remove_scratch, scratch)
         filtered: dict[int, TerminalFilter] = {}
         terminals = [fd for fd in (1, 2) if os.isatty(fd)]
         if terminals:  # the filter's regexes are compiled only for a terminal
@@ -317,17 +326,40 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
-        return _supervise(task, command, grants, leave, interrupts)
+        code, seen = _supervise(task, command, grants, leave, received)
+    if len(received) > seen:  # asked to stop while the task was finishing, or /tmp removed
+        raise _stopped_by(task, received[seen])
+    return code
 
 
-def _supervise(task, command: _Command, grants: Grants, abandon, interrupts: list[int]) -> int:
-    """Run the guest on a worker thread; the main thread keeps time and polls for Ctrl-C
-    (each one appends to `interrupts`)."""
+def _remove_scratch(scratch: str) -> None:
+    """The private /tmp, whatever the task left in it; a failure here never costs the run
+    its exit code (the directory is the user's TMPDIR's to clean then)."""
+    from cargo_task.files import remove_tree
+
+    try:
+        remove_tree(scratch)
+    except OSError:
+        pass
+
+
+def _stopped_by(task: str, signum: int) -> SandboxError:
+    if signum == signal.SIGINT:
+        return SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
+    return SandboxError(
+        f"task `{task}` was terminated ({signal.Signals(signum).name})", exit_code=128 + signum
+    )
+
+
+def _supervise(task, command: _Command, grants: Grants, abandon, received: list[int]) -> tuple[int, int]:
+    """Run the guest on a worker thread; the main thread keeps time and polls for Ctrl-C,
+    SIGTERM and SIGHUP (each appends its number to `received`).
+    -> (the task's exit code, how many signals were acted on)."""
     outcome: dict[str, object] = {}
     finished = threading.Event()
 
     def guest() -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the main thread's to handle
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # the main thread's to handle
         try:
             outcome["ok"] = command.run()
         except BaseException as e:  # reported by the main thread
@@ -338,16 +370,19 @@ def _supervise(task, command: _Command, grants: Grants, abandon, interrupts: lis
     worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
     deadline = time.monotonic() + grants.timeout if grants.timeout else None
     stopping: TaskError | None = None
+    signalled = False  # whether `stopping` is a signal's
     seen = 0
+    if received:  # asked to stop while the task was being set up: it never starts
+        raise _stopped_by(task, received[0])
     command.started = True  # from here on, only `command.finished` frees it
     worker.start()
     while not finished.wait(POLL_SECONDS):
         now = time.monotonic()
-        if len(interrupts) > seen:
-            seen = len(interrupts)
-            if stopping is not None and stopping.exit_code == INTERRUPT_EXIT:
-                abandon(stopping)  # a second Ctrl-C: leave now
-            stopping = SandboxError(f"task `{task}` was interrupted", exit_code=INTERRUPT_EXIT)
+        if len(received) > seen:
+            if signalled:
+                abandon(stopping)  # a second signal: leave now
+            stopping, signalled = _stopped_by(task, received[seen]), True
+            seen = len(received)
             _interrupt()
             deadline = now + GRACE_SECONDS
         elif deadline is not None and now >= deadline:
@@ -359,7 +394,7 @@ def _supervise(task, command: _Command, grants: Grants, abandon, interrupts: lis
     sys.stdout.flush()
     if stopping is not None:
         raise stopping
-    return _exit_code(task, outcome, grants)
+    return _exit_code(task, outcome, grants), seen
 
 
 def _interrupt() -> None:

@@ -1,11 +1,15 @@
 """The compiled-component cache ($XDG_CACHE_HOME/cargo-task-wasm): serialized components
 are native code that Wasmtime loads without checking, so a damaged or foreign entry must be
 rebuilt, never loaded; and no task may ever write the cache.
+
+Entries carry an HMAC-SHA256 under the cache's own key (`<cache>/key`); the helpers below
+read that key to make entries that are well formed, as only the user could.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import pytest
 
 from .conftest import describe
 
-MAGIC = b"cargo-task-wasm component v1\n"
+MAGIC = b"cargo-task-wasm component v2\n"
 
 
 def _component_of(arena, task: str):
@@ -21,41 +25,52 @@ def _component_of(arena, task: str):
     records = list(root.glob(f"records/*/{task}.*.json"))
     matching = [r for r in records if str(arena.project) in _record_sources(r)]
     assert len(matching) == 1, records
-    key = json.loads(matching[0].read_text())["component"]
+    key = _record(matching[0])["component"]
     return root / "components" / f"{key}.cwasm"
 
 
+def _record(path) -> dict:
+    """A build record: its HMAC on the first line, then JSON."""
+    return json.loads(path.read_bytes().partition(b"\n")[2])
+
+
 def _record_sources(record) -> str:
-    return " ".join(str(stamp[0]) for stamp in json.loads(record.read_text())["stamps"])
+    return " ".join(str(stamp[0]) for stamp in _record(record)["stamps"])
 
 
 def arena_cache(arena):
     return Path(arena.env["XDG_CACHE_HOME"]) / "cargo-task-wasm"
 
 
-def _verifies(data: bytes) -> bool:
+def _mac(component: Path, payload: bytes) -> bytes:
+    """The HMAC an entry needs: over its name and content, under the cache's key."""
+    secret = (component.parent.parent / "key").read_bytes()
+    return hmac.new(secret, b"component\0" + component.stem.encode() + b"\0" + payload, "sha256").digest()
+
+
+def _verifies(component: Path, data: bytes) -> bool:
     header = len(MAGIC) + 32
-    return data[: len(MAGIC)] == MAGIC and hashlib.sha256(data[header:]).digest() == data[len(MAGIC) : header]
+    return data[: len(MAGIC)] == MAGIC and hmac.compare_digest(data[len(MAGIC) : header], _mac(component, data[header:]))
 
 
-def _flip_a_byte(data: bytes) -> bytes:
+def _flip_a_byte(component: Path, data: bytes) -> bytes:
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
 
 
-def _rehashed_garbage(data: bytes) -> bytes:
-    """A well-formed entry (right magic, right checksum) whose content is not a component
-    that this Wasmtime made: what a cache written by a different version looks like."""
+def _rehashed_garbage(component: Path, data: bytes) -> bytes:
+    """A well-formed entry (right magic, right HMAC) whose content is not a component that
+    this Wasmtime made: what a cache written by a different version looks like."""
     payload = b"\x7fELF" + bytes(range(256)) * 64
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return MAGIC + _mac(component, payload) + payload
 
 
 CORRUPTIONS = {
     "flipped-byte": _flip_a_byte,
-    "truncated": lambda data: data[: len(data) // 3],
-    "empty": lambda data: b"",
-    "wrong-magic": lambda data: b"X" + data[1:],
-    "checksum-of-other-content": lambda data: data[: len(MAGIC)] + hashlib.sha256(b"x").digest() + data[len(MAGIC) + 32 :],
+    "truncated": lambda component, data: data[: len(data) // 3],
+    "empty": lambda component, data: b"",
+    "wrong-magic": lambda component, data: b"X" + data[1:],
+    "checksum-of-other-content": lambda component, data: data[: len(MAGIC)] + hashlib.sha256(b"x").digest() + data[len(MAGIC) + 32 :],
     "foreign-but-well-formed": _rehashed_garbage,
 }
 
@@ -66,8 +81,8 @@ def test_corrupted_cache_entry_is_rebuilt_not_loaded(arena, how):
     assert first.returncode == 0, describe(first)
     component = _component_of(arena, "cachevictim")
     good = component.read_bytes()
-    assert _verifies(good)
-    corrupted = CORRUPTIONS[how](good)
+    assert _verifies(component, good)
+    corrupted = CORRUPTIONS[how](component, good)
     component.write_bytes(corrupted)
 
     result = arena.run("cachevictim", "read:data/public.txt")
@@ -77,7 +92,7 @@ def test_corrupted_cache_entry_is_rebuilt_not_loaded(arena, how):
     assert "internal error" not in result.stderr
     replaced = component.read_bytes()
     assert replaced != corrupted, "the corrupted entry was left in place"
-    assert _verifies(replaced)
+    assert _verifies(component, replaced)
     assert _component_of(arena, "cachevictim") == component
 
 
