@@ -105,11 +105,15 @@ def _sysroot(toolchain: Toolchain, probe) -> Path:
 
 
 class _Stopped(BaseException):
-    """SIGTERM or SIGHUP while cargo builds: stop cargo too, then leave as if interrupted."""
+    """SIGTERM or SIGHUP while cargo builds: stop cargo too, then leave with 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _stop_on(signum, frame) -> None:
-    raise _Stopped()
+    raise _Stopped(signum)
 
 
 def build_task(
@@ -148,15 +152,17 @@ def build_task(
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)} if on_main_thread else {}
     started: list = []
-    private = tempfile.TemporaryDirectory(prefix="cargo-task-build-")  # mode 0700
+    private = tempfile.mkdtemp(prefix="cargo-task-build-")  # mode 0700
     try:
-        config = Path(private.name) / "config.toml"
+        config = Path(private) / "config.toml"
         config.write_text(private_config(toolchain))
         command += ["--config", str(config)]
         _fetch_if_needed(toolchain, scaffold, config, started)
-        scratch = Path(private.name) / "tmp"
+        scratch = Path(private) / "tmp"
         scratch.mkdir()
-        env = {**toolchain.env, "TMPDIR": str(scratch)}
+        # The agent's socket is for fetching git dependencies, not for build scripts.
+        env = {k: v for k, v in toolchain.env.items() if k != "SSH_AUTH_SOCK"}
+        env["TMPDIR"] = str(scratch)
         confinement = (build_confinement(toolchain, scaffold, [*readable, config], [scratch])
                        if confine.available() else None)  # fmt: skip
         started.append(_run_or_explain(
@@ -175,10 +181,12 @@ def build_task(
                 pass
             process.wait()
         if isinstance(e, _Stopped):
-            raise KeyboardInterrupt from None
+            name = signal.Signals(e.signum).name
+            raise BuildError(f"the build of task `{task}` was terminated ({name})",
+                             exit_code=128 + e.signum) from None  # fmt: skip
         raise
     finally:
-        private.cleanup()
+        _remove_private(private)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if code != 0:
@@ -189,6 +197,16 @@ def build_task(
                "(see `cargo task --explain`)" if confinement is not None else ""),
         )
     return root
+
+
+def _remove_private(directory: str) -> None:
+    """Whatever a build script left there (however deep) goes; never a reason to fail."""
+    from cargo_task.files import remove_tree
+
+    try:
+        remove_tree(directory)
+    except OSError:
+        pass
 
 
 def private_config(toolchain: Toolchain) -> str:

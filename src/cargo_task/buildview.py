@@ -190,8 +190,13 @@ class CargoView(NamedTuple):
 
 
 def _load(entry: Path) -> dict | None:
+    from cargo_task.files import PrivateTree
+
     try:
-        data = json.loads(entry.read_bytes())
+        raw = PrivateTree(entry.parent.parent).read(entry)  # decides grants: only if private
+        if raw is None:
+            return None
+        data = json.loads(raw)
         stamps = [(str(p), int(m), int(s)) for p, m, s in data["stamps"]]
         if data.get("version") == _VERSION and still_fresh(stamps):
             return data

@@ -109,7 +109,7 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     lines.append("stdin: " + ("the terminal's" if grants.stdin else "empty"))
     timeout = human_duration(grants.timeout) if grants.timeout else "none"
     lines.append(f"limits: time {timeout}, memory {human_size(grants.memory)}")
-    lines.append("processes: none (a task cannot start programs)")
+    lines += _processes(grants)
     deps = sorted(task.owner.dependencies)
     lines.append("task-dependencies: " + (", ".join(deps) if deps else "none"))
     confined = _build_confinement()
@@ -123,6 +123,28 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
                          + (", ".join(runs) if runs else "none"))  # fmt: skip
     lines += _build_lines(selection, environ, confined)
     return "\n".join(lines) + "\n"
+
+
+def _processes(grants: Grants) -> list[str]:
+    if not grants.commands:
+        return ["processes: none (a task cannot start programs; grant some with `commands`)"]
+    from cargo_task import confine
+
+    lines = ["processes: these host programs, with any further arguments:"]
+    lines += [f"  {' '.join(words)} ..." for words in grants.commands]
+    writable = [str(m.host) for m in grants.mounts if m.writable]
+    if confine.available():
+        lines.append("  confined: they read the project, the task's read grants, the toolchain and "
+                     "system directories; write only " + (", ".join(writable) or "nothing of the project")
+                     + " and a private temp dir; " + ("may" if grants.network else "may not")
+                     + " open network connections; see only PATH, HOME (private), the toolchain's "
+                     "variables and the task's environment grant")  # fmt: skip
+    else:
+        lines.append("  NOT confined: this system offers no Landlock (allow-unconfined-commands = true)")
+    if any(words[0] == "cargo" for words in grants.commands):
+        lines.append("  `cargo` builds in a private target directory and runs the project's build "
+                     "scripts and proc-macros there, confined as above")  # fmt: skip
+    return lines
 
 
 def _build_confinement() -> int:

@@ -159,6 +159,16 @@ def grant(
     covered: tuple[Path, ...] = ()
     if settings.write:
         covered = _check_writes(task, mounts, protected(), Path(os.path.realpath(cache_dir)))
+    if settings.commands and not settings.allow_unconfined_commands:
+        from cargo_task import confine
+
+        if not confine.available():
+            raise ConfigError(
+                f"task `{task.name}` may run host programs (`commands`), but this system offers "
+                "no Landlock to confine them",
+                help="Landlock needs Linux 5.13+; to run them unconfined anyway, set "
+                "`allow-unconfined-commands = true` in the task's table",
+            )
     return Grants(
         argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
         env=tuple(

@@ -77,7 +77,11 @@ def _remembered(path: Path, parsed: Path | None) -> dict[str, Any]:
     entry = parsed / f"{crc32(os.fsencode(path)):08x}.json" if parsed is not None else None
     if entry is not None:
         try:
-            kept = json.loads(entry.read_bytes())
+            from cargo_task.files import PrivateTree
+
+            # Parses decide grants: only from a cache nobody else can change.
+            raw = PrivateTree(entry.parent.parent).read(entry)
+            kept = json.loads(raw) if raw is not None else {}
             if kept["identity"] == identity:
                 return kept["data"]
         except (OSError, ValueError, KeyError, TypeError):
