@@ -86,6 +86,12 @@ def _run_or_explain(toolchain: Toolchain, command: list[str], confinement=None, 
             f"could not run `{command[0]}`: no such program",
             help="install Rust with rustup (https://rustup.rs), or run this through `cargo task`",
         ) from None
+    except PermissionError:
+        raise BuildError(
+            f"could not run `{command[0]}`: permission denied",
+            help="the confined build runs programs from PATH, CARGO_HOME and RUSTUP_HOME only; "
+            "check that CARGO_HOME and RUSTUP_HOME point at your toolchain",
+        ) from None
 
 
 def _sysroot(toolchain: Toolchain, probe) -> Path:
@@ -248,8 +254,11 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
     home = os.path.expanduser("~")
     cargo_home = Path(toolchain.env.get("CARGO_HOME") or os.path.join(home, ".cargo"))
     rustup_home = Path(toolchain.env.get("RUSTUP_HOME") or os.path.join(home, ".rustup"))
-    programs = [Path(p) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER", ""))
-                if os.path.isabs(p)]  # fmt: skip
+    import shutil
+
+    path = toolchain.env.get("PATH")
+    programs = [Path(found) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER"))
+                if p and (found := shutil.which(p, path=path))]  # fmt: skip
     read = [
         *map(Path, confine.SYSTEM_READ), *readable, rustup_home,
         *(cargo_home / n for n in ("bin", "registry", "git", "config", "config.toml")),

@@ -1,32 +1,59 @@
-"""Host-side confinement of programs the tool starts, with Linux Landlock.
+"""Host-side confinement of programs the tool starts: Linux Landlock plus a small seccomp filter.
 
-The one module that knows the kernel API: three system calls through ctypes
-(`landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`) and
-`prctl(PR_SET_NO_NEW_PRIVS)`.
+The one module that knows the kernel API: three Landlock system calls through ctypes
+(`landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`), `prctl`
+(no_new_privs, seccomp, the bounding and ambient capability sets, securebits) and `capset`.
 
-`spawn` confines the child and everything it starts, never the calling process. Landlock
-and no_new_privs apply to one thread and are inherited across fork and exec, so a
-short-lived thread restricts itself and then starts the program; the tool's other threads
-stay as they were. Each spawn uses a fresh thread, so rulesets never stack up.
+`spawn` confines the child and everything it starts, never the calling process. Landlock,
+no_new_privs and seccomp filters apply to one thread and are inherited across fork and
+exec, so a short-lived thread restricts itself and then starts the program; the tool's
+other threads stay as they were. Each spawn uses a fresh thread, so nothing stacks up.
+Capabilities are per thread too: that thread gives up all of its own before it starts the
+program (fork and exec need none), and the tool keeps its own.
 
 What a confined program may do:
-- files: read and execute beneath `read`, everything beneath `write` (directories
-  recursively; a single file gets only file rights), nothing else. Paths that do not exist
-  are skipped. Open descriptors it inherits keep working (Landlock checks at open time).
-- TCP: without `network`, no bind and no connect (ABI 4+). Not covered by Landlock up to
-  ABI 7: UDP, and connecting to a unix socket bound to a path (a Docker or ssh-agent or
-  D-Bus socket it can name is reachable).
-- other processes: from ABI 6 no signals to processes outside its domain and no
-  connection to abstract unix sockets created outside it. Landlock's ptrace check (any
-  ABI) refuses `mem`, `fd/`, `cwd`, `exe` of outside processes, but on Linux 6.18 it lets
-  `environ`, `maps` and `auxv` through: /proc must never be readable as a whole
-  (SYSTEM_READ grants only a few system-wide files in it), and then Landlock's filesystem
-  rules refuse every /proc/<pid>/ file, the program's own included.
+- files (Landlock): read and execute beneath `read`, everything beneath `write`
+  (directories recursively; a single file gets only file rights), nothing else. Paths
+  that do not exist are skipped. Open descriptors it inherits keep working (Landlock
+  checks at open time).
+- TCP (Landlock): without `network`, no bind and no connect (ABI 4+).
+- sockets (seccomp): never `socket(AF_UNIX)`, so no unix socket bound to a path (Docker,
+  ssh-agent, D-Bus, ...), which Landlock up to ABI 7 does not cover, and no abstract one
+  at any ABI. `socketpair(AF_UNIX)` only for SOCK_STREAM and SOCK_SEQPACKET (cargo and
+  rustc use them; the pair is connected to itself); a datagram pair is refused, since it
+  could send to any named datagram socket. Without `network`, `socket()` is refused for
+  every family: no UDP (DNS included), raw or packet sockets, vsock to a hypervisor,
+  netlink, SCTP or MPTCP, and no TCP even where Landlock is older than ABI 4. With
+  `network`, every family but AF_UNIX. io_uring is refused (ENOSYS, as on a kernel
+  without it): its operations create and connect sockets without system calls a filter
+  sees. Refusals fail with EACCES. System calls of another ABI (i386 through `int 0x80`)
+  kill the program (a 32-bit program cannot run confined); x32 numbers get ENOSYS.
+  The filter knows x86_64 and aarch64 (`_SOCKET_CALLS`); on another architecture, or
+  under a 32-bit Python, it is left out rather than guessed (`socket_filter_known()` says
+  which): there only Landlock applies.
+- other processes (Landlock): from ABI 6 no signals to processes outside its domain.
+  Landlock's ptrace check (any ABI) refuses `mem`, `fd/`, `cwd`, `exe` of outside
+  processes, but on Linux 6.18 it lets `environ`, `maps` and `auxv` through: /proc must
+  never be readable as a whole (SYSTEM_READ grants only a few system-wide files in it),
+  and then Landlock's filesystem rules refuse every /proc/<pid>/ file, the program's own
+  included.
+- capabilities: none. Started by root, the program has empty effective, permitted,
+  inheritable, ambient and bounding sets, and SECBIT_NOROOT (locked): nothing it executes
+  regains any, a setuid-root or file-capability program included (no_new_privs already
+  ignores those bits; an empty bounding set and NOROOT would refuse them anyway). So root's
+  file permission overrides are gone too (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN,
+  CAP_MKNOD): a confined root program reads and writes only what its owner and mode bits
+  allow it, and within its rules. Started by a user without CAP_SETPCAP, the bounding set
+  and securebits cannot change and stay as they are; its other sets are emptied and
+  no_new_privs keeps an exec from adding to them, which is all a non-root user has.
+What remains: descriptors the program inherits (the tool passes only its pipes), and the
+powers its user id keeps without capabilities (root still owns root's files).
 
 Only the access rights the running ABI knows are asked for: REFER from 2, TRUNCATE from 3,
 TCP from 4, IOCTL_DEV from 5, scoping from 6. When Landlock is unavailable (not Linux,
 disabled, or the system call blocked) `abi_version()` is 0 and `spawn` raises: running
-unconfined is the caller's decision, never a silent fallback.
+unconfined is the caller's decision, never a silent fallback. A kernel that refuses the
+seccomp filter makes `spawn` raise too.
 """
 
 from __future__ import annotations
@@ -75,7 +102,31 @@ _READ_RIGHTS = _EXECUTE | _READ_FILE | _READ_DIR
 _BIND_TCP, _CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 
+# The seccomp filter. Per machine (`platform.machine()`, the same as `os.uname().machine`):
+# the audit architecture the filter insists on (include/uapi/linux/audit.h) and the numbers
+# of socket, socketpair, io_uring_setup, io_uring_enter, io_uring_register. Neither has
+# socketcall(2), so these are the only ways to create a socket.
+_SOCKET_CALLS: dict[str, tuple[int, tuple[int, int, int, int, int]]] = {
+    "x86_64": (0xC000003E, (41, 53, 425, 426, 427)),  # arch/x86/entry/syscalls/syscall_64.tbl
+    "aarch64": (0xC00000B7, (198, 199, 425, 426, 427)),  # include/uapi/asm-generic/unistd.h
+}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_ERRNO, _RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
+_LD_W_ABS, _JEQ, _JGE, _AND, _RET = 0x20, 0x15, 0x35, 0x54, 0x06  # classic BPF opcodes
+_ARCH, _NR, _ARG0, _ARG1 = 4, 0, 16, 24  # offsets in seccomp_data (low halves, little-endian)
+_X32_SYSCALL_BIT = 0x40000000
+_AF_UNIX, _SOCK_STREAM, _SOCK_SEQPACKET, _SOCK_TYPE_MASK = 1, 1, 5, 0xF
+_EACCES, _ENOSYS = 13, 38
+# Capabilities (include/uapi/linux/prctl.h, securebits.h, capability.h).
+_PR_CAPBSET_READ, _PR_CAPBSET_DROP = 23, 24
+_PR_GET_SECUREBITS, _PR_SET_SECUREBITS = 27, 28
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_SECBIT_NOROOT, _SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
+_CAPABILITY_VERSION_3 = 0x20080522  # two 32-bit words per set
+_EPERM = 1
+
 _abi: int | None = None
+_last_cap: int | None = None
 _libc = None
 
 
@@ -86,7 +137,7 @@ class ConfinementError(TaskError):
 class Confinement(NamedTuple):
     read: tuple[Path, ...]  # read + execute (directories recursively, or single files)
     write: tuple[Path, ...]  # full access (directories recursively, or single files)
-    network: bool = False  # False: no TCP connect or bind (ABI 4+)
+    network: bool = False  # False: no socket of any family (seccomp), no TCP (Landlock ABI 4+)
 
 
 def abi_version() -> int:
@@ -127,8 +178,8 @@ def _syscall(number: int, *args) -> int:
 
 def _fail(what: str, errno: int) -> ConfinementError:
     return ConfinementError(
-        f"could not confine a program with Landlock: {what}: {os.strerror(errno)}",
-        help="cargo-task starts host programs only inside a Landlock sandbox",
+        f"could not confine a program: {what}: {os.strerror(errno)}",
+        help="cargo-task starts host programs only inside a Landlock sandbox with a seccomp filter",
     )
 
 
@@ -186,13 +237,128 @@ def _ruleset(confinement: Confinement, abi: int) -> int:
     return fd
 
 
+def socket_filter_known(machine: str | None = None) -> bool:
+    """Whether `spawn` adds the seccomp filter here: a 64-bit Python on a machine in
+    `_SOCKET_CALLS` (a 32-bit userland on a 64-bit kernel would be killed by it)."""
+    return (machine or os.uname().machine) in _SOCKET_CALLS and sys.maxsize > 2**32
+
+
+def socket_filter(machine: str, network: bool) -> list[tuple[int, int, int, int]]:
+    """The seccomp program (code, jt, jf, k) for `machine`, as the module docstring says."""
+    arch, (socket, socketpair, *io_uring) = _SOCKET_CALLS[machine]
+    on_socket = [] if not network else [  # every family but AF_UNIX
+        ("socket", _LD_W_ABS, 0, 0, _ARG0), (_JEQ, "deny", "allow", _AF_UNIX),
+    ]  # fmt: skip
+    program = [
+        (_LD_W_ABS, 0, 0, _ARCH), (_JEQ, 0, "kill", arch),
+        (_LD_W_ABS, 0, 0, _NR), (_JGE, "enosys", 0, _X32_SYSCALL_BIT),
+        (_JEQ, "socket" if network else "deny", 0, socket),
+        (_JEQ, "socketpair", 0, socketpair),
+        *((_JEQ, "enosys", 0, nr) for nr in io_uring),
+        (_RET, 0, 0, _RET_ALLOW),
+        *on_socket,
+        ("socketpair", _LD_W_ABS, 0, 0, _ARG0), (_JEQ, 0, "deny", _AF_UNIX),
+        (_LD_W_ABS, 0, 0, _ARG1), (_AND, 0, 0, _SOCK_TYPE_MASK),
+        (_JEQ, "allow", 0, _SOCK_STREAM), (_JEQ, "allow", "deny", _SOCK_SEQPACKET),
+        ("allow", _RET, 0, 0, _RET_ALLOW),
+        ("deny", _RET, 0, 0, _RET_ERRNO | _EACCES),
+        ("enosys", _RET, 0, 0, _RET_ERRNO | _ENOSYS),
+        ("kill", _RET, 0, 0, _RET_KILL_PROCESS),
+    ]
+    # A leading string labels an instruction; a jump to a label becomes a forward offset.
+    labels = {ins[0]: i for i, ins in enumerate(program) if isinstance(ins[0], str)}
+    program = [ins[1:] if isinstance(ins[0], str) else ins for ins in program]
+    return [
+        (code, *(labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf)), k)
+        for i, (code, jt, jf, k) in enumerate(program)
+    ]
+
+
+def _install_socket_filter(network: bool) -> None:
+    """Add the seccomp filter to the current thread (no_new_privs must be set)."""
+    import ctypes
+
+    if not socket_filter_known():
+        return  # documented: only Landlock there
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]  # fmt: skip
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    program = socket_filter(os.uname().machine, network)
+    filters = (SockFilter * len(program))(*program)
+    fprog = SockFprog(len(program), filters)
+    mode, zero = ctypes.c_ulong(_SECCOMP_MODE_FILTER), ctypes.c_ulong(0)
+    if _lib().prctl(_PR_SET_SECCOMP, mode, ctypes.byref(fprog), zero, zero) != 0:
+        raise _fail("prctl(PR_SET_SECCOMP)", ctypes.get_errno())
+
+
 def _is_dir(fd: int) -> bool:
     import stat
 
     return stat.S_ISDIR(os.fstat(fd).st_mode)
 
 
-def _restrict_current_thread(ruleset: int) -> None:
+def last_capability() -> int:
+    """The highest capability number the kernel knows. Asked once, and before a thread
+    confines itself: Landlock then refuses /proc."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            _last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        except (OSError, ValueError):  # no /proc: PR_CAPBSET_READ refuses unknown numbers
+            _last_cap = 0
+            while _last_cap < 63 and _prctl(_PR_CAPBSET_READ, _last_cap + 1) >= 0:
+                _last_cap += 1
+    return _last_cap
+
+
+def _prctl(option: int, *args: int) -> int:
+    """prctl's result, or -errno. Every argument a full unsigned long: some options refuse
+    anything but zero in the unused ones."""
+    import ctypes
+
+    args = (*args, 0, 0, 0, 0)[:4]
+    result = _lib().prctl(ctypes.c_int(option), *map(ctypes.c_ulong, args))
+    return result if result >= 0 else -ctypes.get_errno()
+
+
+def _drop_capabilities(last_cap: int) -> None:
+    """Give up every capability, for this thread and whatever it executes. The bounding set
+    and securebits need CAP_SETPCAP; without it (not root) they stay as they are, and the
+    emptied permitted set plus no_new_privs keep an exec from gaining anything."""
+    import ctypes
+
+    for cap in range(last_cap + 1):
+        result = _prctl(_PR_CAPBSET_DROP, cap)
+        if result == -_EPERM:
+            break  # no CAP_SETPCAP: nothing to drop from that we hold
+        if result < 0:
+            raise _fail(f"prctl(PR_CAPBSET_DROP, {cap})", -result)
+    else:
+        bits = _prctl(_PR_GET_SECUREBITS)
+        if bits >= 0:  # EPERM when already locked otherwise: the exec rules above suffice
+            _prctl(_PR_SET_SECUREBITS, bits | _SECBIT_NOROOT | _SECBIT_NOROOT_LOCKED)
+    result = _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    if result < 0:
+        raise _fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", -result)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]  # fmt: skip
+
+    # All zero: dropping needs no capability. pid 0 is this thread alone.
+    if _lib().capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), (Data * 2)()) != 0:
+        raise _fail("capset", ctypes.get_errno())
+
+
+def _restrict_current_thread(ruleset: int, network: bool, last_cap: int) -> None:
     import ctypes
 
     if _lib().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -200,12 +366,15 @@ def _restrict_current_thread(ruleset: int) -> None:
     result = _syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
     if result < 0:
         raise _fail("landlock_restrict_self", -result)
+    _install_socket_filter(network)
+    _drop_capabilities(last_cap)
 
 
 def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subprocess.Popen:
     """`subprocess.Popen(argv, **popen_kwargs)`, confined as `confinement` says; the calling
     process stays unconfined. Raises ConfinementError when Landlock is unavailable or the
-    rules cannot be built, and whatever Popen raises (FileNotFoundError, ...)."""
+    rules cannot be built, and whatever Popen raises (FileNotFoundError, ...). Popen's
+    `user`, `group` and `extra_groups` cannot work: the child has no capability to switch."""
     import signal
     import subprocess
     import threading
@@ -216,6 +385,7 @@ def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subproce
             "this system offers no Landlock, which cargo-task needs to confine host programs",
             help="Landlock needs Linux 5.13 or later with `landlock` in the `lsm=` boot list",
         )
+    last_cap = last_capability()
     ruleset = _ruleset(confinement, abi)
     outcome: list = []
 
@@ -223,7 +393,7 @@ def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subproce
         try:
             # The child inherits this thread's signal mask (a caller may block SIGINT).
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
-            _restrict_current_thread(ruleset)
+            _restrict_current_thread(ruleset, confinement.network, last_cap)
             outcome.append(subprocess.Popen(argv, **popen_kwargs))
         except BaseException as e:  # raised again on the calling thread
             outcome.append(e)

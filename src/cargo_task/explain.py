@@ -58,7 +58,10 @@ def build_time_code(selection: Selection, environ: dict[str, str]) -> list[str] 
     if not set(crate.values()) <= {p.get("name") for p in packages}:
         return None
     cargo_home = Path(environ.get("CARGO_HOME") or os.path.expanduser("~/.cargo"))
+    from cargo_task.scaffold import GUEST_CRATE, guest_crate
+
     path_deps = {crate[n]: spec["path"] for n, spec in owner.dependencies.items() if "path" in spec}
+    path_deps.setdefault(GUEST_CRATE, str(guest_crate()))
     found = []
     for package in packages:
         if package.get("name") == package_name(owner) and "source" not in package:
@@ -135,8 +138,8 @@ def _processes(grants: Grants) -> list[str]:
     writable = [str(m.host) for m in grants.mounts if m.writable]
     if confine.available():
         lines.append("  confined: they read the project, the task's read grants, the toolchain and "
-                     "system directories; write only " + (", ".join(writable) or "nothing of the project")
-                     + " and a private temp dir; " + ("may" if grants.network else "may not")
+                     "system directories; write only " + (", ".join(writable) + " and " if writable else "")
+                     + "a private temp dir; " + ("may" if grants.network else "may not")
                      + " open network connections; see only PATH, HOME (private), the toolchain's "
                      "variables and the task's environment grant")  # fmt: skip
     else:

@@ -60,13 +60,22 @@ class Selection(NamedTuple):
 
         return protected(self.project, discover_everywhere(self.project), environ, cache_dir(environ))
 
+    def table(self) -> str:
+        """The table that configures the task, as a user would write it."""
+        owner = self.task.owner
+        section = "workspace" if owner.key == "workspace" else "package"
+        return f"[{section}.metadata.tasks.{self.task.name}]"
+
     def readable_by_build(self) -> list[Path]:
         """What a confined build of the task may read of the user's files: the project, the
-        task's own files and the path task-dependencies, wherever they are."""
+        task's own files and the path task-dependencies, wherever they are, and the crate
+        cargo-task gives every task."""
+        from cargo_task.scaffold import guest_crate
+
         owner = self.task.owner
         paths = [self.project_root, owner.root, self.task.source.parent, *(s for _, s in owner.sources)]
         paths += [Path(spec["path"]) for spec in owner.dependencies.values() if "path" in spec]
-        return paths
+        return paths + [guest_crate()]
 
     def scaffold(self) -> Scaffold:
         from cargo_task.scaffold import render
@@ -267,8 +276,12 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
     grants = decide_grants(selection, request)
     payload = prepare_component(selection, request, reporter)
     announce(selection, grants, reporter)
+    host = sandbox.HostSetup(
+        table=selection.table(), environ=request.environ,
+        cargo_target_dir=selection.scaffold().directory / "commands" / selection.task.name,
+    )  # fmt: skip
     try:
-        return sandbox.run(selection.task.name, payload, grants, abandon)
+        return sandbox.run(selection.task.name, payload, grants, abandon, host)
     except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
         payload = prepare_component(selection, request, reporter, trust_cache=False)
-        return sandbox.run(selection.task.name, payload, grants, abandon)
+        return sandbox.run(selection.task.name, payload, grants, abandon, host)

@@ -22,7 +22,8 @@ import threading
 import time
 from contextlib import ExitStack
 from ctypes import POINTER, byref
-from typing import TYPE_CHECKING, Callable, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 
 from cargo_task import wasmtime_c as C
 from cargo_task.config import human_duration, human_size
@@ -101,6 +102,7 @@ class _Command:
         self.indices: list = []
         self.started = False
         self.finished = threading.Event()
+        self.link = None  # the served host functions: kept alive with the store
 
     def run(self) -> bool:
         """True if the command returned ok; raises WasmtimeError for traps and exits.
@@ -218,8 +220,9 @@ def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, Termin
     return wasi
 
 
-def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
-    """Takes `wasi` (a `wasi_config_t*`): it is consumed or freed whatever happens."""
+def _instantiate(task: str, payload: bytes, grants: Grants, wasi, host_calls: Callable) -> _Command:
+    """Takes `wasi` (a `wasi_config_t*`): it is consumed or freed whatever happens.
+    `host_calls(request)` serves `cargo-task:host/process` (running granted programs)."""
     lib = C.lib()
     command = _Command()
     try:
@@ -242,6 +245,9 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
             if grants.network:
                 C.check(lib.wasmtime_component_linker_add_wasi_http(linker))
                 lib.wasmtime_context_set_wasi_http(command.context)
+            from cargo_task import hostlink
+
+            command.link = hostlink.add_process(linker, host_calls)
             C.check(lib.wasmtime_component_linker_instantiate(
                 linker, command.context, command.component, byref(command.instance)
             ))  # fmt: skip
@@ -280,7 +286,45 @@ def _instantiate(task: str, payload: bytes, grants: Grants, wasi) -> _Command:
         raise
 
 
-def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn]) -> int:
+class HostSetup(NamedTuple):
+    """What serving host programs to a task needs besides its grants."""
+
+    table: str  # the task's table in Cargo.toml, for messages: [package.metadata.tasks.x]
+    environ: dict[str, str]  # the tool's environment: PATH, the toolchain's homes
+    cargo_target_dir: Path  # private target directory for a granted `cargo`
+
+
+class _HostPrograms:
+    """The task's host programs, started only on the first call (hostcalls imports
+    subprocess: warm runs of tasks that run no program never load it)."""
+
+    def __init__(self, task: str, grants: Grants, setup: HostSetup | None, scratch, deadline, outputs):
+        self.arguments = (task, grants, setup, scratch, deadline, outputs)
+        self.calls = None
+        self.timed_out = False  # a program outlived the task's time limit
+
+    def __call__(self, request):
+        if self.calls is None:
+            from cargo_task.hostcalls import HostCalls
+
+            task, grants, setup, scratch, deadline, (out, err) = self.arguments
+            setup = setup or HostSetup(f"[package.metadata.tasks.{task}]", dict(os.environ), None)
+            self.calls = HostCalls(
+                task, setup.table, grants, setup.environ, Path(scratch) if scratch else None,
+                deadline, stdout_fd=out, stderr_fd=err, cargo_target_dir=setup.cargo_target_dir,
+            )  # fmt: skip
+        outcome = self.calls.run(request)
+        self.timed_out = self.timed_out or getattr(outcome, "kind", None) == "timed-out"
+        return outcome
+
+    def stop(self) -> None:
+        """End every program still running (a timeout, a signal, the end of the task)."""
+        if self.calls is not None:
+            self.calls.stop_all()
+
+
+def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn],
+        host: HostSetup | None = None) -> int:  # fmt: skip
     """Run the task to its end and return its exit code.
 
     `abandon` reports an error and ends the process at once: the only way out when the
@@ -317,16 +361,25 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         opened: list[int] = []
         cleanup.callback(lambda: [os.close(fd) for fd in opened])
         wasi = _wasi_config(grants, scratch, filtered, opened, task)
-        command = _instantiate(task, payload, grants, wasi)
+        deadline = time.monotonic() + grants.timeout if grants.timeout else None
+        outputs = tuple(filtered[fd].write_end if fd in filtered else fd for fd in (1, 2))
+        programs = _HostPrograms(task, grants, host, scratch, deadline, outputs)
+        command = _instantiate(task, payload, grants, wasi, programs)
+        cleanup.callback(programs.stop)  # before the store and the private /tmp go
         # First out: frees the store once the guest has finished, which closes Wasmtime's
         # ends of the filtered pipes; leaves everything alone while it may still run.
         cleanup.callback(command.release)
 
         def leave(error: TaskError) -> NoReturn:
+            programs.stop()  # nothing it started outlives it
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
-        code, seen = _supervise(task, command, grants, leave, received)
+        code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
+        if command.link is not None and command.link.failure is not None:
+            raise command.link.failure  # the tool's own failure while serving the task
+        if programs.timed_out:  # the limit covers the programs: the run exceeded it
+            raise _timed_out(task, grants.timeout or 0)
     if len(received) > seen:  # asked to stop while the task was finishing, or /tmp removed
         raise _stopped_by(task, received[seen])
     return code
@@ -351,7 +404,8 @@ def _stopped_by(task: str, signum: int) -> SandboxError:
     )
 
 
-def _supervise(task, command: _Command, grants: Grants, abandon, received: list[int]) -> tuple[int, int]:
+def _supervise(task, command: _Command, grants: Grants, abandon, received: list[int],
+               deadline: float | None, stop_programs: Callable[[], None]) -> tuple[int, int]:  # fmt: skip
     """Run the guest on a worker thread; the main thread keeps time and polls for Ctrl-C,
     SIGTERM and SIGHUP (each appends its number to `received`).
     -> (the task's exit code, how many signals were acted on)."""
@@ -368,7 +422,6 @@ def _supervise(task, command: _Command, grants: Grants, abandon, received: list[
             finished.set()
 
     worker = threading.Thread(target=guest, name=f"task-{task}", daemon=True)
-    deadline = time.monotonic() + grants.timeout if grants.timeout else None
     stopping: TaskError | None = None
     signalled = False  # whether `stopping` is a signal's
     seen = 0
@@ -383,12 +436,14 @@ def _supervise(task, command: _Command, grants: Grants, abandon, received: list[
                 abandon(stopping)  # a second signal: leave now
             stopping, signalled = _stopped_by(task, received[seen]), True
             seen = len(received)
+            stop_programs()
             _interrupt()
             deadline = now + GRACE_SECONDS
         elif deadline is not None and now >= deadline:
             if stopping is not None:
                 abandon(stopping)  # stuck in a host call that no epoch interrupts
             stopping = _timed_out(task, grants.timeout or 0)
+            stop_programs()
             _interrupt()
             deadline = now + GRACE_SECONDS
     sys.stdout.flush()

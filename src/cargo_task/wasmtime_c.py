@@ -1,14 +1,16 @@
-"""A private, minimal ctypes layer over the Wasmtime C API, for `sandbox.py` alone.
+"""A private, minimal ctypes layer over the Wasmtime C API, for `sandbox.py` and `hostlink.py`.
 
 It uses the native library that the `wasmtime` package ships (`_libwasmtime.so`), found
 without importing that package: `import wasmtime` declares ~760 C functions and ~135
-structures with ctypes and alone costs more than the rest of a warm run. Only the functions
-and structures that `sandbox.py` calls are declared here, each with the exact signature and
-layout of the package's generated `wasmtime/_bindings.py` for the pinned version range
-(`wasmtime>=50.0.1,<51` in pyproject.toml; a unit test compares the two).
+structures with ctypes and alone costs more than the rest of a warm run. The structures,
+value kinds and signatures come from `_wasmtime_abi.py`, generated from the package's own
+`wasmtime/_bindings.py` by `scripts/gen_wasmtime_abi.py` for one wasmtime version; this
+module adds what is written by hand: finding the library, refusing a version the
+declarations were not made for, loading, error conversion and byte helpers.
 
-`library_path()` only looks the file up; `lib()` loads and declares it at first use.
-Nothing here frees anything on its own (no finalizers): the caller owns what it creates.
+`library_path()` only looks the file up; `lib()` loads the library at first use, and each
+function is declared at its first call. Nothing here frees anything on its own (no
+finalizers): the caller owns what it creates.
 """
 
 from __future__ import annotations
@@ -16,169 +18,14 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import (
-    CFUNCTYPE,
-    POINTER,
-    Structure,
-    Union,
-    byref,
-    c_bool,
-    c_char,
-    c_int,
-    c_int64,
-    c_size_t,
-    c_uint8,
-    c_uint32,
-    c_uint64,
-    c_void_p,
-)
+from ctypes import CFUNCTYPE, POINTER, byref, c_char, c_int, c_uint8, c_void_p
 
+from cargo_task._wasmtime_abi import *  # noqa: F403 (structures, value kinds, SIGNATURES)
+from cargo_task._wasmtime_abi import SIGNATURES, SUPPORTED, wasm_byte_vec_t
 
-# -- structures (layouts as in wasmtime/_bindings.py) ---------------------------------
-
-
-class wasm_config_t(Structure):
-    pass
-
-
-class wasm_engine_t(Structure):
-    pass
-
-
-class wasmtime_store_t(Structure):
-    pass
-
-
-class wasmtime_context_t(Structure):
-    pass
-
-
-class wasi_config_t(Structure):
-    pass
-
-
-class wasmtime_error_t(Structure):
-    pass
-
-
-class wasmtime_component_t(Structure):
-    pass
-
-
-class wasmtime_component_linker_t(Structure):
-    pass
-
-
-class wasmtime_component_export_index_t(Structure):
-    pass
-
-
-class wasm_byte_vec_t(Structure):  # also wasm_name_t
-    _fields_ = [("size", c_size_t), ("data", POINTER(ctypes.c_ubyte))]
-
-
-class wasmtime_component_instance_t(Structure):
-    _fields_ = [("store_id", c_uint64), ("__private", c_uint32)]
-
-
-class _wasmtime_component_func_anon_0(Structure):
-    _fields_ = [("store_id", c_uint64), ("__private1", c_uint32)]
-
-
-class wasmtime_component_func_t(Structure):
-    _fields_ = [("_anon_1", _wasmtime_component_func_anon_0), ("__private2", c_uint32), ("__private3", c_void_p)]
-
-
-class wasmtime_component_val_t(Structure):
-    pass
-
-
-class wasmtime_component_valresult_t(Structure):
-    _fields_ = [("is_ok", c_bool), ("val", POINTER(wasmtime_component_val_t))]
-
-
-class _wasmtime_component_valvariant_t(Structure):
-    _fields_ = [("discriminant", wasm_byte_vec_t), ("val", POINTER(wasmtime_component_val_t))]
-
-
-class wasmtime_component_valunion_t(Union):
-    """Only `result` is read here; `variant` is the largest member and sets the size (24)."""
-
-    _fields_ = [("result", wasmtime_component_valresult_t), ("variant", _wasmtime_component_valvariant_t)]
-
-
-wasmtime_component_val_t._fields_ = [("kind", c_uint8), ("of", wasmtime_component_valunion_t)]
-
-
-# -- functions ------------------------------------------------------------------------
-
-_error = POINTER(wasmtime_error_t)
-_config = POINTER(wasm_config_t)
-_engine = POINTER(wasm_engine_t)
-_store = POINTER(wasmtime_store_t)
-_context = POINTER(wasmtime_context_t)
-_wasi = POINTER(wasi_config_t)
-_component = POINTER(wasmtime_component_t)
-_linker = POINTER(wasmtime_component_linker_t)
-_instance = POINTER(wasmtime_component_instance_t)
-_index = POINTER(wasmtime_component_export_index_t)
-_val = POINTER(wasmtime_component_val_t)
-_vec = POINTER(wasm_byte_vec_t)
 _chars = POINTER(c_char)
 _bytes = POINTER(c_uint8)
-_finalizer = CFUNCTYPE(None, c_void_p)
-
-SIGNATURES: dict[str, tuple[object, list[object]]] = {
-    # engine
-    "wasm_config_new": (_config, []),
-    "wasmtime_config_epoch_interruption_set": (None, [_config, c_bool]),
-    "wasm_engine_new_with_config": (_engine, [_config]),
-    "wasmtime_engine_increment_epoch": (None, [_engine]),
-    # store
-    "wasmtime_store_new": (_store, [_engine, c_void_p, _finalizer]),
-    "wasmtime_store_context": (_context, [_store]),
-    "wasmtime_store_limiter": (None, [_store, c_int64, c_int64, c_int64, c_int64, c_int64]),
-    "wasmtime_store_delete": (None, [_store]),
-    "wasmtime_context_set_epoch_deadline": (None, [_context, c_uint64]),
-    "wasmtime_context_set_wasi": (_error, [_context, _wasi]),
-    "wasmtime_context_set_wasi_http": (None, [_context]),
-    # WASI
-    "wasi_config_new": (_wasi, []),
-    "wasi_config_delete": (None, [_wasi]),
-    "wasi_config_set_argv": (c_bool, [_wasi, c_size_t, POINTER(_chars)]),
-    "wasi_config_set_env": (c_bool, [_wasi, c_size_t, POINTER(_chars), POINTER(_chars)]),
-    "wasi_config_inherit_stdin": (None, [_wasi]),
-    "wasi_config_inherit_stdout": (None, [_wasi]),
-    "wasi_config_inherit_stderr": (None, [_wasi]),
-    "wasi_config_set_stdout_file": (c_bool, [_wasi, _chars]),
-    "wasi_config_set_stderr_file": (c_bool, [_wasi, _chars]),
-    "wasi_config_preopen_dir": (c_bool, [_wasi, _chars, _chars, c_bool]),
-    "wasi_config_allow_ip_name_lookup": (None, [_wasi, c_bool]),
-    # components
-    "wasmtime_component_new": (_error, [_engine, _bytes, c_size_t, POINTER(_component)]),
-    "wasmtime_component_serialize": (_error, [_component, _vec]),
-    "wasmtime_component_deserialize": (_error, [_engine, _bytes, c_size_t, POINTER(_component)]),
-    "wasmtime_component_delete": (None, [_component]),
-    "wasmtime_component_linker_new": (_linker, [_engine]),
-    "wasmtime_component_linker_add_wasip2": (_error, [_linker]),
-    "wasmtime_component_linker_add_wasi_http": (_error, [_linker]),
-    "wasmtime_component_linker_instantiate": (_error, [_linker, _context, _component, _instance]),
-    "wasmtime_component_linker_delete": (None, [_linker]),
-    "wasmtime_component_instance_get_export_index": (_index, [_instance, _context, _index, _chars, c_size_t]),
-    "wasmtime_component_instance_get_func": (
-        c_bool, [_instance, _context, _index, POINTER(wasmtime_component_func_t)]
-    ),
-    "wasmtime_component_export_index_delete": (None, [_index]),
-    "wasmtime_component_func_call": (
-        _error, [POINTER(wasmtime_component_func_t), _context, _val, c_size_t, _val, c_size_t]
-    ),
-    "wasmtime_component_val_delete": (None, [_val]),
-    # errors and byte vectors
-    "wasmtime_error_message": (None, [_error, _vec]),
-    "wasmtime_error_exit_status": (c_bool, [_error, POINTER(c_int)]),
-    "wasmtime_error_delete": (None, [_error]),
-    "wasm_byte_vec_delete": (None, [_vec]),
-}
+_finalizer = CFUNCTYPE(None, c_void_p)  # the `void (*)(void*)` of wasmtime_store_new and add_func
 
 
 # -- the library ----------------------------------------------------------------------
@@ -192,14 +39,8 @@ def library_path() -> str:
     by the same platform and architecture rules as `wasmtime/_ffi.py`."""
     global _path
     if _path is None:
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec("wasmtime")  # sys.path only; neither imports it
-        if spec is None:
-            from importlib.util import find_spec
-
-            spec = find_spec("wasmtime")
-        if spec is None or not spec.submodule_search_locations:
+        directory = _package_dir()
+        if directory is None:
             raise _unavailable("the `wasmtime` package is not installed")
         platform = "android" if hasattr(sys, "getandroidapilevel") else sys.platform
         if platform in ("linux", "android"):
@@ -213,33 +54,62 @@ def library_path() -> str:
         machine = _machine()
         if machine not in ("x86_64", "aarch64"):
             raise _unavailable(f"wasmtime does not support the architecture `{machine}`")
-        directory = list(spec.submodule_search_locations)[0]
         _check_version(os.path.dirname(directory))
         _path = os.path.join(directory, f"{platform}-{machine}", name)
     return _path
 
 
-SUPPORTED = (50, 0, 1), (51, 0, 0)  # the layouts above are those of wasmtime 50.x
+def _package_dir() -> str | None:
+    """The directory `import wasmtime` would load, found without importing it. A regular
+    package on sys.path is one stat per entry (the import system's finders would list every
+    directory first: ~0.5 ms of a warm run); anything else goes through those finders."""
+    for entry in sys.path:
+        if isinstance(entry, str):
+            directory = os.path.join(os.path.abspath(entry), "wasmtime")
+            if os.path.isfile(os.path.join(directory, "__init__.py")):
+                return directory
+    from importlib.util import find_spec
+
+    spec = find_spec("wasmtime")  # a top-level name: finds, does not import
+    return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
 
 
 def _check_version(site: str) -> None:
-    """The declarations above are exact for one major version: refuse any other, since a
-    wrong layout would corrupt memory rather than fail cleanly."""
-    for entry in os.listdir(site):
-        if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
-            version = entry[len("wasmtime-") : -len(".dist-info")]
-            try:
-                parts = tuple(int(p) for p in version.split(".")[:3])
-            except ValueError:
-                continue
-            if not SUPPORTED[0] <= parts < SUPPORTED[1]:
-                raise _unavailable(f"the installed wasmtime {version} is not the 50.x this tool is built for")
+    """The declarations are exact for the versions in SUPPORTED: refuse any other, and refuse
+    when the version cannot be confirmed, since a wrong layout corrupts memory rather than
+    failing cleanly. The wheel's `wasmtime-X.Y.Z.dist-info`, beside the package, names it."""
+    try:
+        entries = os.listdir(site)
+    except OSError:
+        entries = []
+    found = sorted(e for e in entries if e.lower().startswith("wasmtime-") and e.endswith(".dist-info"))
+    unconfirmed = f"cannot confirm which wasmtime is installed in {site}"
+    if len(found) != 1:
+        listed = f"{len(found)} ({', '.join(found)})" if found else "no"
+        raise _unavailable(f"{unconfirmed}: found {listed} wasmtime-*.dist-info", reinstall=True)
+    version = found[0][len("wasmtime-") : -len(".dist-info")]
+    try:
+        parts = tuple(int(p) for p in version.split(".")[:3])
+    except ValueError:
+        raise _unavailable(f"{unconfirmed}: `{found[0]}` names no version it supports", reinstall=True) from None
+    low, high = SUPPORTED
+    if not low <= parts < high:
+        raise _unavailable(
+            f"the installed wasmtime {version} is not the {low[0]}.x that cargo-task's C declarations are made for"
+        )
 
 
-def _unavailable(message: str) -> Exception:
+def requirement() -> str:
+    """The pip requirement for the versions the declarations hold for."""
+    low, high = SUPPORTED
+    return f"wasmtime>={'.'.join(map(str, low))},<{high[0]}"
+
+
+def _unavailable(message: str, reinstall: bool = False) -> Exception:
     from cargo_task.errors import SandboxError
 
-    return SandboxError(message, help="pip install 'wasmtime>=50.0.1,<51'", exit_code=1)
+    command = "pip install --force-reinstall" if reinstall else "pip install"
+    return SandboxError(message, help=f"install it with `{command} '{requirement()}'`", exit_code=1)
 
 
 def _machine() -> str:
@@ -252,16 +122,28 @@ def _machine() -> str:
     return {"AMD64": "x86_64", "amd64": "x86_64", "arm64": "aarch64", "ARM64": "aarch64"}.get(machine, machine)
 
 
+class _Library(ctypes.CDLL):
+    """The native library: a function gets its generated signature at its first use, and a
+    function without one is refused (ctypes would call it as `int f(int, ...)`)."""
+
+    def __getattr__(self, name: str):
+        try:
+            signature = SIGNATURES[name]
+        except KeyError:
+            raise AttributeError(f"`{name}` is not declared: add it to scripts/gen_wasmtime_abi.py") from None
+        restype, argtypes = signature()
+        function = self[name]
+        function.restype = restype
+        function.argtypes = argtypes
+        setattr(self, name, function)  # later uses skip __getattr__
+        return function
+
+
 def lib() -> ctypes.CDLL:
-    """The loaded library with the functions above declared; loaded at the first call."""
+    """The loaded library; loaded at the first call."""
     global _lib
     if _lib is None:
-        loaded = ctypes.CDLL(library_path())
-        for name, (restype, argtypes) in SIGNATURES.items():
-            function = getattr(loaded, name)
-            function.restype = restype
-            function.argtypes = argtypes
-        _lib = loaded
+        _lib = _Library(library_path())
     return _lib
 
 

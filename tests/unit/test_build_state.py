@@ -2,6 +2,8 @@
 
 import os
 import tomllib
+
+from cargo_task.scaffold import guest_crate
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ def test_the_generated_manifest_is_valid_toml_with_one_bin_per_task(tmp_path):
     data = tomllib.loads(plan.text())
     assert [b["name"] for b in data["bin"]] == ["a", "b"]
     assert data["bin"][0]["path"] == str(tmp_path / "tasks" / "a.rs")
-    assert data["dependencies"] == {"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]}}
+    assert data["dependencies"] == {"heck": {"version": "0.5"}, "my crate": {"path": "/x", "features": ["a"]},
+                                    "cargo-task": {"path": str(guest_crate())}}  # every task may use it
     assert data["workspace"] == {}
     assert data["package"]["edition"] == "2021"
 

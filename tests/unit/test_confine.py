@@ -7,8 +7,10 @@ they are skipped only where the kernel offers no Landlock.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -23,6 +25,9 @@ from cargo_task.errors import TaskError
 
 ABI = confine.abi_version()
 needs_landlock = pytest.mark.skipif(ABI == 0, reason="this kernel offers no Landlock")
+needs_filter = pytest.mark.skipif(
+    ABI == 0 or not confine.socket_filter_known(), reason="no Landlock, or no seccomp filter for this machine"
+)
 PYTHON_READ = tuple(
     Path(p) for p in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
 )
@@ -45,6 +50,12 @@ def run(confinement: Confinement, argv: list[str], **kwargs) -> subprocess.Compl
 def python(confinement: Confinement, code: str) -> subprocess.CompletedProcess:
     read = (*confinement.read, *PYTHON_READ)
     return run(confinement._replace(read=read), [sys.executable, "-I", "-S", "-c", textwrap.dedent(code)])
+
+
+def unconfined(code: str) -> subprocess.CompletedProcess:
+    """The same attempt without confinement: the test would notice an escape."""
+    argv = [sys.executable, "-I", "-S", "-c", textwrap.dedent(code)]
+    return subprocess.run(argv, capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -148,7 +159,7 @@ def test_the_caller_stays_unconfined(tmp_path):
     (tmp_path / "after").write_text("still writable")  # outside every rule above
     assert (tmp_path / "after").read_text() == "still writable"
     status = Path(f"/proc/self/task/{threading.get_native_id()}/status").read_text()
-    assert "NoNewPrivs:\t0" in status
+    assert "NoNewPrivs:\t0" in status and "Seccomp:\t0" in status
     result = run(system(), ["sh", "-c", "grep NoNewPrivs /proc/self/status; cat /proc/self/status"])
     assert result.stdout == ""  # /proc/self of a confined process is not readable either
 
@@ -204,26 +215,218 @@ def test_cannot_signal_processes_outside(tmp_path):
         sleeper.wait()
 
 
-@needs_landlock
-@pytest.mark.skipif(ABI < 6, reason="abstract unix socket scoping needs Landlock ABI 6")
-def test_cannot_reach_abstract_unix_sockets_outside():
-    name = f"\0cargo-task-confine-test-{os.getpid()}"
+CONNECT = """
+    import socket
+    try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(sys.argv[1])
+        print("connected")
+    except OSError as e:
+        print("refused", e.errno)
+"""
+
+
+@needs_filter
+@pytest.mark.parametrize("network", [False, True])
+@pytest.mark.parametrize("kind", ["path", "abstract"])
+def test_cannot_reach_unix_sockets_outside(tmp_path, network, kind):
+    """A Docker or ssh-agent socket: Landlock does not cover path-bound ones, the filter
+    refuses socket(AF_UNIX). Even with the socket's directory writable."""
+    name = str(tmp_path / "agent.sock") if kind == "path" else f"\0cargo-task-confine-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(name)
         server.listen()
+        server.setblocking(False)
+        code = CONNECT.replace("sys.argv[1]", repr(name))
+        confined = python(system(write=[tmp_path], network=network), code)
+        assert confined.stdout.split() == ["refused", "13"], confined.stderr
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody knocked
+        outside = unconfined(code)
+        assert outside.stdout.split() == ["connected"], outside.stderr
+        server.accept()[0].close()
+
+
+@needs_filter
+def test_socketpairs_only_of_streams(tmp_path):
+    """cargo and rustc use stream and seqpacket pairs; a datagram pair could send to any
+    named datagram socket (syslog, journald)."""
+    code = """
+        import socket, sys
+        for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET, socket.SOCK_DGRAM):
+            try:
+                a, b = socket.socketpair(socket.AF_UNIX, kind)
+                a.sendall(b"x"); print(b.recv(1).decode())
+            except OSError as e:
+                print("refused", e.errno); continue
+            try:
+                a.sendto(b"escaped", sys.argv[1])
+            except OSError:
+                pass
+    """
+    log_name = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as log:
+        log.bind(log_name)
+        log.setblocking(False)
+        confined = python(system(write=[tmp_path]), code.replace("sys.argv[1]", repr(log_name)))
+        assert confined.stdout.splitlines() == ["x", "x", "refused 13"], confined.stderr
+        with pytest.raises(BlockingIOError):
+            log.recv(100)
+        unconfined(code.replace("sys.argv[1]", repr(log_name)))
+        assert log.recv(100) == b"escaped"  # what an unconfined datagram pair can do
+
+
+@needs_filter
+@pytest.mark.parametrize("network", [False, True])
+def test_udp_needs_network(network):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
         code = f"""
             import socket
-            own = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            own.bind({name + "-inside"!r}); own.listen()
-            for target in ({name!r}, {name + "-inside"!r}):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                udp.sendto(b"escaped", {receiver.getsockname()!r})
+                print("sent")
+            except OSError as e:
+                print("refused", e.errno)
+        """
+        result = python(system(network=network), code)
+        assert result.stdout.split() == (["sent"] if network else ["refused", "13"]), result.stderr
+        if network:
+            assert receiver.recv(100) == b"escaped"
+        else:
+            with pytest.raises(BlockingIOError):
+                receiver.recv(100)
+
+
+@needs_filter
+def test_no_socket_of_any_family_without_network(at_abi):
+    """Raw and packet sockets (root), vsock to a hypervisor, netlink, SCTP; and TCP even
+    where Landlock has no TCP rules (before ABI 4)."""
+    at_abi(1)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        code = f"""
+            import socket
+            for family, kind in ((2, 1), (10, 1), (2, 3), (17, 3), (40, 1), (16, 3), (2, 5)):
                 try:
-                    s.connect(target); print("connected")
+                    socket.socket(family, kind).close(); print("created")
                 except OSError as e:
-                    print("refused", e.errno)
+                    print(e.errno)
+            try:
+                socket.create_connection({server.getsockname()!r}, timeout=5); print("connected")
+            except OSError as e:
+                print(e.errno)
         """
         result = python(system(), code)
-    assert result.stdout.split() == ["refused", "1", "connected"], result.stderr
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert result.stdout.split() == ["13"] * 8, result.stderr
+
+
+@needs_filter
+def test_io_uring_is_refused():
+    """Its operations (IORING_OP_SOCKET, IORING_OP_CONNECT) would bypass the filter."""
+    code = """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)
+        print(libc.syscall(425, 8, params), ctypes.get_errno())  # io_uring_setup
+    """
+    result = python(system(network=True), code)
+    assert result.stdout.split() == ["-1", "38"], result.stderr  # ENOSYS
+
+
+I386_SOCKET = """
+    import ctypes, mmap
+    # push rbx; mov eax, 359 (i386 socket); mov ebx, AF_UNIX; mov ecx, SOCK_STREAM;
+    # xor edx, edx; int 0x80; pop rbx; ret
+    code = bytes.fromhex("53 b8 67 01 00 00 bb 01 00 00 00 b9 01 00 00 00 31 d2 cd 80 5b c3")
+    page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    print(ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))(), flush=True)
+"""
+
+
+@needs_filter
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the i386 system call ABI is x86's")
+def test_the_i386_abi_kills_the_program():
+    """socket(AF_UNIX) through `int 0x80` has other numbers: the filter kills the program."""
+    outside = unconfined(I386_SOCKET)
+    if outside.returncode != 0 or int(outside.stdout) < 0:
+        pytest.skip("this kernel runs no i386 system calls")
+    result = python(system(network=True), I386_SOCKET)
+    assert (result.returncode, result.stdout) == (-signal.SIGSYS, ""), result.stderr
+
+
+@needs_filter
+def test_git_and_sh_work_confined(tmp_path):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "--quiet", str(repo)], check=True)
+    (repo / "new.txt").write_text("new\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    result = run(system(read=[repo]), ["git", "status", "--porcelain"], cwd=repo, env=env)
+    assert (result.returncode, result.stdout) == (0, "?? new.txt\n"), result.stderr
+    result = run(system(), ["sh", "-c", "echo $((6 * 7)) | cat; (exit 3)"])
+    assert (result.returncode, result.stdout) == (3, "42\n"), result.stderr
+
+
+def run_filter(program, arch: int, nr: int, *args: int) -> int:
+    """Classic BPF, the few instructions the filter uses, over a seccomp_data."""
+    data = struct.pack("<II8x6Q", nr & 0xFFFFFFFF, arch, *args, *[0] * (6 - len(args)))
+    acc = pc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        if code == 0x20:
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == 0x54:
+            acc &= k
+        elif code in (0x15, 0x35):
+            pc += jt if (acc == k if code == 0x15 else acc >= k) else jf
+        else:
+            assert code == 0x06
+            return k
+
+
+ALLOW, EACCES, ENOSYS, KILL = 0x7FFF0000, 0x5000D, 0x50026, 0x80000000
+AF_UNIX, AF_INET, STREAM, DGRAM, SEQPACKET, CLOEXEC = 1, 2, 1, 2, 5, 0o2000000
+
+
+@pytest.mark.parametrize("machine", sorted(confine._SOCKET_CALLS))
+@pytest.mark.parametrize("network", [False, True])
+def test_the_filter_for_each_machine(machine, network):
+    arch, (sock, pair, uring, _, _) = confine._SOCKET_CALLS[machine]
+    program = confine.socket_filter(machine, network)
+    jumps = [i + 1 + jt_or_jf for i, (code, jt, jf, _) in enumerate(program) if code in (0x15, 0x35)
+             for jt_or_jf in (jt, jf)]  # fmt: skip
+    assert len(program) < 256 and all(0 < target < len(program) for target in jumps)
+    assert program[-1][0] == 0x06  # ends in a return
+    unless_network = ALLOW if network else EACCES
+    cases = [
+        (arch, sock, (AF_UNIX, STREAM), EACCES),
+        (arch, sock, (AF_UNIX | 1 << 32, STREAM), EACCES),  # the kernel reads an int
+        (arch, sock, (AF_INET, STREAM), unless_network),
+        (arch, sock, (AF_INET, DGRAM | CLOEXEC), unless_network),
+        (arch, sock, (40, STREAM), unless_network),  # AF_VSOCK
+        (arch, pair, (AF_UNIX, STREAM | CLOEXEC), ALLOW),
+        (arch, pair, (AF_UNIX, SEQPACKET), ALLOW),
+        (arch, pair, (AF_UNIX, DGRAM), EACCES),
+        (arch, pair, (AF_INET, STREAM), EACCES),
+        (arch, uring, (8, 0), ENOSYS),
+        (arch, 0x40000000 | sock, (AF_UNIX, STREAM), ENOSYS),  # x32
+        (arch, -1, (), ENOSYS),
+        (arch, 0, (AF_UNIX, STREAM), ALLOW),
+        (arch, 1, (AF_UNIX, STREAM), ALLOW),
+        (0x40000003, 102, (1, 0), KILL),  # i386 socketcall
+        (arch ^ 0x80000000, sock, (AF_UNIX, STREAM), KILL),
+    ]
+    assert [run_filter(program, a, nr, *args) for a, nr, args, _ in cases] == [c[-1] for c in cases]
+
+
+def test_the_filter_is_left_out_where_it_is_not_known():
+    assert confine.socket_filter_known("x86_64") == (sys.maxsize > 2**32)
+    assert not confine.socket_filter_known("riscv64") and not confine.socket_filter_known("i686")
 
 
 @needs_landlock

@@ -131,7 +131,8 @@ def _shape(t):
 def test_every_declaration_matches_the_installed_wasmtime_bindings():
     from wasmtime import _bindings  # only here, to compare: the tool never imports it
 
-    for name, (restype, argtypes) in wasmtime_c.SIGNATURES.items():
+    for name, signature in wasmtime_c.SIGNATURES.items():
+        restype, argtypes = signature()  # evaluated at first use (see _wasmtime_abi.py)
         theirs = getattr(_bindings, f"_{name}")
         assert _shape(restype) == _shape(theirs.restype), name
         assert [_shape(a) for a in argtypes] == [_shape(a) for a in theirs.argtypes], name

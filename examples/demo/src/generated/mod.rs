@@ -1,1 +1,2 @@
 pub mod tasks;
+pub mod lookup;
