@@ -309,11 +309,14 @@ def last_capability() -> int:
     if _last_cap is None:
         try:
             _last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-        except (OSError, ValueError):  # no /proc: PR_CAPBSET_READ refuses unknown numbers
-            _last_cap = 0
-            while _last_cap < 63 and _prctl(_PR_CAPBSET_READ, _last_cap + 1) >= 0:
-                _last_cap += 1
+        except (OSError, ValueError):  # no /proc mounted
+            _last_cap = _probe_last_capability()
     return _last_cap
+
+
+def _probe_last_capability() -> int:
+    """PR_CAPBSET_READ refuses (EINVAL) numbers the kernel does not know."""
+    return next(cap for cap in range(64) if cap == 63 or _prctl(_PR_CAPBSET_READ, cap + 1) < 0)
 
 
 def _prctl(option: int, *args: int) -> int:
@@ -328,19 +331,19 @@ def _prctl(option: int, *args: int) -> int:
 
 def _drop_capabilities(last_cap: int) -> None:
     """Give up every capability, for this thread and whatever it executes. The bounding set
-    and securebits need CAP_SETPCAP; without it (not root) they stay as they are, and the
-    emptied permitted set plus no_new_privs keep an exec from gaining anything."""
+    and securebits need CAP_SETPCAP; without it they stay as they are, and the emptied
+    permitted set plus no_new_privs keep an exec from gaining anything."""
     import ctypes
 
     for cap in range(last_cap + 1):
         result = _prctl(_PR_CAPBSET_DROP, cap)
         if result == -_EPERM:
-            break  # no CAP_SETPCAP: nothing to drop from that we hold
+            break  # no CAP_SETPCAP (not root): the bounding set stays, see above
         if result < 0:
             raise _fail(f"prctl(PR_CAPBSET_DROP, {cap})", -result)
-    else:
+    else:  # no root fixup on exec; refused (EPERM) only if the caller locked it off
         bits = _prctl(_PR_GET_SECUREBITS)
-        if bits >= 0:  # EPERM when already locked otherwise: the exec rules above suffice
+        if bits >= 0:
             _prctl(_PR_SET_SECUREBITS, bits | _SECBIT_NOROOT | _SECBIT_NOROOT_LOCKED)
     result = _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
     if result < 0:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -477,3 +479,147 @@ def test_the_child_does_not_inherit_a_blocked_sigint():
     thread.start()
     thread.join()
     assert outcome[0].stdout.strip() == "[]", outcome[0].stderr
+
+
+def capabilities(status: str) -> dict[str, int]:
+    """The Cap* lines of a /proc/<pid>/status."""
+    lines = (line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))
+    return {name: int(value, 16) for name, value in lines}
+
+
+def own_capabilities() -> dict[str, int]:
+    return capabilities(Path(f"/proc/self/task/{threading.get_native_id()}/status").read_text())
+
+
+def test_the_last_capability_without_proc():
+    assert confine._probe_last_capability() == int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+
+
+CAP_SETPCAP = 8
+needs_root = pytest.mark.skipif(
+    ABI == 0 or os.geteuid() != 0 or not own_capabilities()["CapEff"] >> CAP_SETPCAP & 1,
+    reason="no Landlock, or the tests do not run as root with CAP_SETPCAP",
+)
+NO_CAPABILITIES = {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 0, "CapAmb": 0}
+
+
+@needs_root
+def test_a_program_started_by_root_has_no_capabilities():
+    before = own_capabilities()
+    sleeper = confine.spawn(system(), ["sleep", "30"])  # Popen returns once sleep is executed
+    try:
+        status = Path(f"/proc/{sleeper.pid}/status").read_text()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert capabilities(status) == NO_CAPABILITIES
+    assert "\nUid:\t0\t0\t0\t0\n" in status  # still root, without root's powers
+    assert own_capabilities() == before and before["CapEff"] != 0  # the caller keeps its own
+    code = "import ctypes; print(ctypes.CDLL(None).prctl(27, 0, 0, 0, 0))"  # PR_GET_SECUREBITS
+    result = python(system(), code)
+    assert result.stdout.split() == ["3"], result.stderr  # SECBIT_NOROOT | SECBIT_NOROOT_LOCKED
+
+
+ROOT_POWERS = """
+    import ctypes, os, socket, stat
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def attempt(name, action):
+        try:
+            if action() == -1:  # a libc call
+                raise OSError(ctypes.get_errno(), name)
+            print(name, "done")
+        except OSError as e:
+            print(name, e.errno)
+
+    attempt("read", lambda: open("READ/locked").read())  # CAP_DAC_OVERRIDE
+    attempt("chown", lambda: os.chown("WRITE/mine", 65534, 65534))  # CAP_CHOWN
+    attempt("mknod", lambda: os.mknod("WRITE/null", stat.S_IFCHR | 0o666, os.makedev(1, 3)))  # CAP_MKNOD
+    attempt("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, 1).close())  # CAP_NET_RAW
+    attempt("unshare", lambda: libc.unshare(0x00020000))  # CLONE_NEWNS: CAP_SYS_ADMIN
+    attempt("setuid", lambda: os.setuid(65534))  # CAP_SETUID
+"""
+
+
+@needs_root
+def test_root_powers_are_gone(tmp_path):
+    """Root's capabilities, attempted inside the rules (even with `network`): refused, and
+    the same attempt unconfined succeeds."""
+    outcomes = {}
+    for kind in ("confined", "unconfined"):
+        readable, writable = tmp_path / kind / "r", tmp_path / kind / "w"
+        readable.mkdir(parents=True), writable.mkdir()
+        (readable / "locked").write_text("secret")
+        (readable / "locked").chmod(0)
+        (writable / "mine").write_text("")
+        code = ROOT_POWERS.replace("READ", str(readable)).replace("WRITE", str(writable))
+        if kind == "confined":
+            result = python(system(read=[readable], write=[writable], network=True), code)
+        else:
+            result = unconfined(textwrap.dedent(code))
+        outcomes[kind] = dict(line.split() for line in result.stdout.splitlines())
+        assert result.returncode == 0, result.stderr
+    assert outcomes["unconfined"] == dict.fromkeys(outcomes["unconfined"], "done")
+    assert outcomes["confined"] == {"read": "13", "chown": "1", "mknod": "1", "raw": "1", "unshare": "1",
+                                    "setuid": "1"}  # fmt: skip
+    mine = (tmp_path / "confined" / "w" / "mine").stat()
+    assert (mine.st_uid, mine.st_gid) == (0, 0)
+    assert sorted(p.name for p in (tmp_path / "confined" / "w").iterdir()) == ["mine"]
+
+
+WITHOUT_SETPCAP = """
+    import ctypes, os, subprocess, sys
+    from pathlib import Path
+    from cargo_task import confine
+
+    confine.abi_version(), confine.last_capability()  # as the tool would have, before
+    who, setuid_id = sys.argv[1:]
+    if who == "nobody":  # what it reads from now on must be readable to nobody
+        os.setgroups([]), os.setresgid(65534, 65534, 65534), os.setresuid(65534, 65534, 65534)
+    else:  # root without CAP_SETPCAP, which the bounding set and securebits need
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+        data, header = (ctypes.c_uint32 * 6)(), Header(0x20080522, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.capget(ctypes.byref(header), data) == 0
+        data[0] = data[1] & ~(1 << 8)  # effective: all permitted but CAP_SETPCAP
+        assert libc.capset(ctypes.byref(header), data) == 0, ctypes.get_errno()
+    system = confine.Confinement(tuple(map(Path, (*confine.SYSTEM_READ, Path(setuid_id).parent))),
+                                 tuple(map(Path, confine.SYSTEM_WRITE)))
+    sleeper = confine.spawn(system, ["sleep", "30"])
+    print(Path(f"/proc/{sleeper.pid}/status").read_text())
+    sleeper.kill(), sleeper.wait()
+    confined = confine.spawn(system, [setuid_id, "-u"], stdout=subprocess.PIPE)
+    print("setuid-root program, confined:", confined.communicate()[0].decode().strip())
+    print("unconfined:", subprocess.run([setuid_id, "-u"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+@pytest.fixture
+def setuid_root_id():
+    """A setuid-root copy of `id`, where any user may run it (tmp_path is root's alone)."""
+    directory = Path(tempfile.mkdtemp(prefix="cargo-task-confine-"))
+    try:
+        directory.chmod(0o755)
+        copy = directory / "id"
+        shutil.copy(shutil.which("id"), copy)
+        copy.chmod(0o4755)
+        yield copy
+    finally:
+        shutil.rmtree(directory)
+
+
+@needs_root
+@pytest.mark.parametrize("who", ["nobody", "root-without-setpcap"])
+def test_a_caller_without_cap_setpcap_still_runs_confined(setuid_root_id, who):
+    """Not root: the bounding set cannot be dropped, which must not fail the run; the
+    program still ends with no capability, and a setuid-root program gains nothing."""
+    bounding = own_capabilities()["CapBnd"]
+    env = {**os.environ, "PYTHONPATH": str(Path(confine.__file__).parents[1])}
+    argv = [sys.executable, "-c", textwrap.dedent(WITHOUT_SETPCAP), who, str(setuid_root_id)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert capabilities(result.stdout) == {**NO_CAPABILITIES, "CapBnd": bounding}
+    uid = "65534" if who == "nobody" else "0"
+    assert f"setuid-root program, confined: {uid}\n" in result.stdout
+    assert "unconfined: 0\n" in result.stdout  # what the setuid bit does without no_new_privs
