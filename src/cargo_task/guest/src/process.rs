@@ -76,7 +76,8 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
@@ -227,6 +228,11 @@ impl fmt::Display for ExitStatus {
 mod abi {
     use std::io;
 
+    // Outside a task nothing reads a request (see the `run` below).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")),
+        allow(dead_code)
+    )]
     pub(super) struct Request<'a> {
         pub program: &'a str,
         pub args: Vec<&'a str>,
@@ -242,6 +248,10 @@ mod abi {
     }
 
     /// `error-kind`, in the order of its cases.
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")),
+        allow(dead_code)
+    )]
     fn error_kind(case: u8) -> io::ErrorKind {
         match case {
             0 => io::ErrorKind::PermissionDenied,
@@ -259,7 +269,6 @@ mod abi {
 
     #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
     pub(super) fn run(_request: &Request<'_>) -> io::Result<Reply> {
-        let _ = error_kind;
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "cargo_task::process runs programs only from a task run by `cargo task`",
@@ -357,7 +366,8 @@ mod abi {
                 )
             };
             let ret = &ret.0;
-            let word = |at: usize| u32::from_le_bytes([ret[at], ret[at + 1], ret[at + 2], ret[at + 3]]);
+            let word =
+                |at: usize| u32::from_le_bytes([ret[at], ret[at + 1], ret[at + 2], ret[at + 3]]);
             // SAFETY: the host lowered these lists into this module's memory through
             // `cabi_realloc`, and hands them over: each is read exactly once here.
             unsafe {
