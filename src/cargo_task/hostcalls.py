@@ -328,16 +328,23 @@ class HostCalls:
 
     # -- starting and waiting ---------------------------------------------------------------
 
+    def _intact(self) -> list[Mount]:
+        """The task's directories that are still what was granted: a program may have
+        replaced a nested grant (`read = ["out/ref"]` inside `write = ["out"]`) by a link,
+        and Landlock's rules follow links when they are made."""
+        return [m for m in self.mounts if os.path.realpath(m.host) == str(m.host)]
+
     def _confinement(self, program: str, executable: str) -> confine.Confinement:
         cargo_home = self._tool_home("CARGO_HOME", ".cargo")
-        read = [*confine.SYSTEM_READ, self.grants.mounts[0].host, *(m.host for m in self.mounts),
+        mounts = self._intact()
+        read = [*confine.SYSTEM_READ, *(m.host for m in mounts),
                 self._tool_home("RUSTUP_HOME", ".rustup"),
                 *(os.path.join(cargo_home, n) for n in CARGO_HOME_READ),
                 executable, os.path.realpath(executable)]  # fmt: skip
         if program == "git":  # the repository may begin above the project: its .git, read-only
             root = Path(self.grants.mounts[0].host)
             read += [str(d / ".git") for d in (root, *root.parents) if (d / ".git").exists()][:1]
-        write = [*confine.SYSTEM_WRITE, *self._writable_hosts(), self._private_home()]
+        write = [*confine.SYSTEM_WRITE, *(str(m.host) for m in mounts if m.writable), self._private_home()]
         if program == "cargo" and self.cargo_target_dir is not None:
             os.makedirs(self.cargo_target_dir, exist_ok=True)  # cargo would create it beside
             write.append(str(self.cargo_target_dir))
