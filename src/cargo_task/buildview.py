@@ -26,7 +26,7 @@ from cargo_task.files import write_atomic
 from cargo_task.fingerprint import Stamp, dep_info_sources, stamp, still_fresh
 from cargo_task.workspace import Project
 
-_VERSION = 1
+_VERSION = 2
 _BUILD_SCRIPT_KINDS = ("custom-build",)
 _PROC_MACRO_KINDS = ("proc-macro",)
 
@@ -94,12 +94,18 @@ def cargo_output(target: Path) -> list[Protected]:
 
 
 def build_time_sources(target_dirs: Iterable[Path], workspace_root: Path, proc_macros: set[str],
-                       package_roots: dict[str, list[str]]) -> tuple[list[Protected], list[Stamp]]:
+                       package_roots: dict[str, list[str]],
+                       build_scripts: dict[str, list[str]] | None = None) -> tuple[list[Protected], list[Stamp]]:
     """Files the project's build-time code was built from or watches, from cargo's dep-info:
     build scripts (and what they `include!`), their `rerun-if-changed` files, proc-macros.
     Also the stamps that say when to look again (cargo adds entries to these directories)."""
+    build_scripts = build_scripts or {}
     found: list[Protected] = []
-    stamps: list[Stamp] = []
+    target_dirs = list(target_dirs)
+    # A new profile or target-triple directory must make this stale, even from nothing.
+    stamps: list[Stamp] = [stamp(t) for t in target_dirs]
+    stamps += [stamp(child) for t in target_dirs for child in _children(t)]
+    built: set[str] = set()
     for profile in _profile_dirs(target_dirs):
         build, deps = profile / "build", profile / "deps"
         stamps += [stamp(profile), stamp(build), stamp(deps)]
@@ -107,6 +113,7 @@ def build_time_sources(target_dirs: Iterable[Path], workspace_root: Path, proc_m
             stamps.append(stamp(script))
             for entry in _files(script):
                 if entry.name.startswith("build_script_") and entry.suffix == ".d":
+                    built.add(script.name.rpartition("-")[0])
                     why = f"a file the build script `{script.name}` was built from"
                     found += _dep_info(entry, workspace_root, why)
                 elif entry.name == "output":
@@ -116,6 +123,13 @@ def build_time_sources(target_dirs: Iterable[Path], workspace_root: Path, proc_m
             crate = entry.name.rpartition("-")[0]
             if entry.suffix == ".d" and crate in proc_macros:
                 found += _dep_info(entry, workspace_root, f"a source of proc-macro `{crate}`")
+    # A build script cargo has not built yet may `include!` or `#[path]` anything: until
+    # its dep-info says what, its whole package is protected.
+    for package, roots in build_scripts.items():
+        if package.replace("-", "_") not in {b.replace("-", "_") for b in built}:
+            found += [Protected(_real(r), f"package `{package}`, whose build script has not been "
+                                "built yet (what it reads is known after one `cargo build`)")
+                      for r in roots]  # fmt: skip
     return found, stamps
 
 
@@ -187,6 +201,7 @@ class CargoView(NamedTuple):
     proc_macros: list[str]  # crate names, as in `deps/NAME-HASH.d`
     package_roots: dict[str, list[str]]  # package name -> directories (for build outputs)
     target_dirs: list[str]
+    build_scripts: dict[str, list[str]]  # packages with a build script -> their directories
 
 
 def _load(entry: Path) -> dict | None:
@@ -236,13 +251,15 @@ def cargo_view(root_manifest: Path, dependencies: list[Path], environ: dict[str,
     entry = _entry(cache_root, "cargo", "\0".join(map(str, [root_manifest, *dependencies])))
     data = _load(entry)
     if data is not None:
-        return CargoView(_unpairs(data["protected"]), data["proc_macros"], data["package_roots"], data["target_dirs"])
+        return CargoView(_unpairs(data["protected"]), data["proc_macros"], data["package_roots"],
+                         data["target_dirs"], data["build_scripts"])  # fmt: skip
     from cargo_task import build
     from cargo_task.fingerprint import cargo_config_files
 
     protected: list[Protected] = []
     macros: set[str] = set()
     roots: dict[str, list[str]] = {}
+    scripts: dict[str, list[str]] = {}
     targets: list[str] = []
     inputs = [str(f) for f in cargo_config_files(root_manifest.parent, environ)]
     queue = [root_manifest, *(d / "Cargo.toml" for d in dependencies), *_patched(root_manifest)]
@@ -259,14 +276,17 @@ def cargo_view(root_manifest: Path, dependencies: list[Path], environ: dict[str,
             seen.add(str(_real(package["manifest_path"])))
             inputs.append(package["manifest_path"])
             roots.setdefault(package["name"], []).append(str(Path(package["manifest_path"]).parent))
+            if any("custom-build" in t.get("kind", []) for t in package.get("targets", [])):
+                scripts.setdefault(package["name"], []).append(str(Path(package["manifest_path"]).parent))
             macros |= {t["name"].replace("-", "_") for t in package.get("targets", [])
                        if any(k in _PROC_MACRO_KINDS for k in t.get("kind", []))}  # fmt: skip
             queue += [Path(d["path"]) / "Cargo.toml" for d in package.get("dependencies", []) if d.get("path")]
         seen.add(str(_real(manifest)))
-    view = CargoView(protected, sorted(macros), roots, sorted(set(targets)))
+    view = CargoView(protected, sorted(macros), roots, sorted(set(targets)), scripts)
     _save(entry, [stamp(p) for p in sorted(set(inputs))],
           {"protected": _pairs(protected), "proc_macros": view.proc_macros,
-           "package_roots": roots, "target_dirs": view.target_dirs})  # fmt: skip
+           "package_roots": roots, "target_dirs": view.target_dirs,
+           "build_scripts": scripts})  # fmt: skip
     return view
 
 
@@ -295,7 +315,8 @@ def build_outputs(view: CargoView, workspace_root: Path, cache_root: Path) -> li
     if data is not None:
         return _unpairs(data["protected"])
     found, stamps = build_time_sources([Path(t) for t in view.target_dirs], workspace_root,
-                                       set(view.proc_macros), view.package_roots)  # fmt: skip
+                                       set(view.proc_macros), view.package_roots,
+                                       view.build_scripts)  # fmt: skip
     _save(entry, stamps, {"protected": _pairs(found)})
     return found
 

@@ -12,7 +12,8 @@ the granted words must come first, and an option before them is a word that does
 For the same reason the request's environment may not set what steers a program as such
 options do: the variables cargo-task sets itself, names starting with `LD_`, `DYLD_`,
 `CARGO`, `RUSTC`, `RUSTDOC`, `RUSTUP` or `GIT_` (`GIT_CONFIG_*` is `git -c`), `RUSTFLAGS`,
-`BASH_ENV`, `ENV`, `XDG_CONFIG_HOME` and `XDG_CONFIG_DIRS`. Anything else is refused with
+`BASH_ENV`, `ENV`, `XDG_CONFIG_*`, `RUSTFMT`, `PAGER`, `EDITOR`, `CC`/`CXX`/`AR` and
+their flags, `TARGET_*`/`HOST_*`, and the like (see STEERING_NAMES). Anything else is refused with
 `permission-denied`, naming the grant to add (none when an option comes before the granted
 words: only the bare program would allow that, and it allows everything).
 
@@ -82,14 +83,19 @@ from typing import NamedTuple
 from cargo_task import confine
 from cargo_task.grants import Grants, Mount
 
-OUTPUT_LIMIT = 16 << 20  # per stream; a list<u8> costs 32 bytes a byte to hand to Wasmtime
+OUTPUT_LIMIT = 2 << 20  # per stream: a byte costs ~80 bytes of host memory on its way to the guest
 DRAIN_SECONDS = 1.0  # after the program ended, how long to wait for its pipes to close
 # Variables cargo-task sets for a program, and those that steer what a program runs or
 # loads as a command-line option would (`git -c`, `cargo --config`, `cargo +toolchain`).
 FIXED_ENV = ("PATH", "HOME", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTC",
              "CARGO_TARGET_DIR")  # fmt: skip
-STEERING_PREFIXES = ("LD_", "DYLD_", "CARGO", "RUSTC", "RUSTDOC", "RUSTUP", "GIT_")
-STEERING_NAMES = ("RUSTFLAGS", "BASH_ENV", "ENV", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
+# Variables that choose a program to run (or how), as an option would: never the task's to set.
+STEERING_PREFIXES = ("LD_", "DYLD_", "CARGO", "RUSTC", "RUSTDOC", "RUSTUP", "GIT_", "TARGET_",
+                     "HOST_", "PYTHON", "PERL", "RUBY", "NODE_")  # fmt: skip
+STEERING_NAMES = ("RUSTFLAGS", "RUSTFMT", "CLIPPY_CONF_DIR", "BASH_ENV", "ENV", "XDG_CONFIG_HOME",
+                  "XDG_CONFIG_DIRS", "PAGER", "EDITOR", "VISUAL", "SSH_ASKPASS", "SSH_AUTH_SOCK",
+                  "SHELL", "CC", "CXX", "AR", "LD", "CFLAGS", "CXXFLAGS", "LDFLAGS", "PKG_CONFIG",
+                  "PKG_CONFIG_PATH", "PATH", "HOME", "TMPDIR", "IFS", "PS4")  # fmt: skip
 HOST_ENV = ("LANG", "LC_ALL", "TERM")
 CARGO_HOME_READ = ("bin", "registry", "git", "config.toml", "config")  # never credentials
 

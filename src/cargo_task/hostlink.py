@@ -7,7 +7,8 @@ into a request for the handler (hostcalls.py decides what may run), and the hand
 
 Rules of the C API that this module keeps (see shared notes, host-side.md):
 - Nothing raised in Python unwinds through Wasmtime: a failed call returns a
-  `wasmtime_error_t`, which traps the guest; the exception is kept on the `HostLink`.
+  `wasmtime_error_t`, which traps the guest; the handler's exception is kept on the
+  `HostLink` for the run to report.
 - The arguments belong to Wasmtime and are only read. The result is built with Wasmtime's
   own allocators (it frees it), and is a valid value at every step, so a half-built result
   can be deleted.
@@ -40,7 +41,8 @@ _finalize = None  # the C finalizer, made at first use
 
 
 class HostCallError(Exception):
-    """A value that is not what the WIT says (the guest's import has another type)."""
+    """A value that is not what the WIT says: an argument (the guest's import has another
+    type) or an answer of the handler's."""
 
 
 class HostLink:
@@ -172,7 +174,9 @@ def _record(val, names: tuple[str, ...]) -> dict:
 
 
 # -- building the result (with Wasmtime's allocators: it frees the result) ---------------
-# Each _put_* sets the payload before the kind, so `val` can be deleted at any step.
+# Each _put_* leaves `val` a valid value at every step (the payload is set before the kind;
+# a new list or record holds default bools and empty names until filled), so that deleting
+# a half-built result frees exactly what was built.
 
 
 def _put_outcome(val, outcome) -> None:

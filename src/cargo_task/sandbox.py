@@ -376,8 +376,6 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
             abandon(error)
 
         code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
-        if command.link is not None and command.link.failure is not None:
-            raise command.link.failure  # the tool's own failure while serving the task
         if programs.timed_out:  # the limit covers the programs: the run exceeded it
             raise _timed_out(task, grants.timeout or 0)
     if len(received) > seen:  # asked to stop while the task was finishing, or /tmp removed
@@ -449,6 +447,8 @@ def _supervise(task, command: _Command, grants: Grants, abandon, received: list[
     sys.stdout.flush()
     if stopping is not None:
         raise stopping
+    if command.link is not None and command.link.failure is not None:
+        raise command.link.failure  # the tool's own failure while serving the task (the guest trapped)
     return _exit_code(task, outcome, grants), seen
 
 

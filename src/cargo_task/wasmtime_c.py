@@ -18,14 +18,13 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import CFUNCTYPE, POINTER, byref, c_char, c_int, c_uint8, c_void_p
+from ctypes import POINTER, byref, c_char, c_int, c_uint8
 
 from cargo_task._wasmtime_abi import *  # noqa: F403 (structures, value kinds, SIGNATURES)
 from cargo_task._wasmtime_abi import SIGNATURES, SUPPORTED, wasm_byte_vec_t
 
 _chars = POINTER(c_char)
 _bytes = POINTER(c_uint8)
-_finalizer = CFUNCTYPE(None, c_void_p)  # the `void (*)(void*)` of wasmtime_store_new and add_func
 
 
 # -- the library ----------------------------------------------------------------------
@@ -191,7 +190,7 @@ def byte_pointer(data: bytes):
 
 def no_finalizer():
     """A null `void (*)(void*)`, for `wasmtime_store_new` without host data."""
-    return ctypes.cast(None, _finalizer)
+    return ctypes.cast(None, lib().wasmtime_store_new.argtypes[2])
 
 
 def char_array(strings):
