@@ -64,8 +64,9 @@ as above), so it must only ever serve these confined runs.
 Lifetime. Each program runs in its own session and process group, which is killed with
 SIGKILL when the program ends (nothing it started is left behind), when the task's deadline
 passes (the call fails with `timed-out`) and on `stop_all()` (Ctrl-C, the end of the task).
-A program that starts a new session of its own leaves the group and is not killed; it stays
-confined.
+A program that starts a new session of its own leaves the group; the tool is the
+programs' subreaper, so once its parent is gone it becomes the tool's child and is killed
+too, after each program and when the task ends.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class HostCalls:
             self.mounts.append(Mount(Path(os.path.realpath(scratch)), "/tmp", True))
         self._lock = threading.Lock()
         self._running: set[int] = set()  # process group ids
+        self._unreaped: set[int] = set()  # programs started and not yet waited for
         self._stopped = False
         self._home: str | None = None
 
@@ -195,6 +197,7 @@ class HostCalls:
             for group in self._running:
                 _kill_group(group)
             home, self._home = self._home, None
+        self._sweep()
         if home is not None:
             from cargo_task.files import remove_tree
 
@@ -360,6 +363,7 @@ class HostCalls:
 
     def _start(self, argv: list[str], executable: str, options: dict) -> subprocess.Popen:
         program = argv[0]
+        _become_subreaper()
         try:
             if confine.abi_version() > 0:
                 process = confine.spawn(self._confinement(program, executable), argv, **options)
@@ -376,6 +380,7 @@ class HostCalls:
             raise _Refusal(kind, f"`{program}` could not be started: {e.strerror}") from None
         with self._lock:
             stopped = self._stopped
+            self._unreaped.add(process.pid)
             if not stopped:
                 self._running.add(process.pid)
         if stopped:  # stop_all ran while it was starting
@@ -400,6 +405,9 @@ class HostCalls:
                 self._running.discard(process.pid)
                 stopped = self._stopped
             process.wait()
+            with self._lock:
+                self._unreaped.discard(process.pid)
+            self._sweep()
         if not ended:
             return self._timed_out(program, args)
         if stopped and process.returncode == -signal.SIGKILL:
@@ -407,9 +415,59 @@ class HostCalls:
         code = process.returncode
         return CommandOutput(code if code >= 0 else None, *outputs.result())
 
+    def _sweep(self) -> None:
+        """Kill and reap what a program left behind outside its process group (`setsid`):
+        the tool is their subreaper, so they became its children when their parents died.
+        Programs still being waited for are left to their `_wait`."""
+        for _ in range(50):
+            with self._lock:
+                ours = set(self._unreaped)
+            orphans = [pid for pid in _children() if pid not in ours]
+            if not orphans:
+                return
+            for pid in orphans:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            for pid in orphans:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+
     def _timed_out(self, program: str, args: tuple[str, ...]) -> CommandRefused:
         return CommandRefused("timed-out", f"`{_shown(program, args)}` did not finish within "
                               f"the time limit of task `{self.task}`")  # fmt: skip
+
+
+def _become_subreaper() -> None:
+    """Orphans of the programs (a `setsid`-and-fork leaves the group) are re-parented to
+    the tool instead of init, so `_sweep` can find and end them."""
+    global _subreaper
+    if not _subreaper:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        _subreaper = True
+
+
+_subreaper = False
+
+
+def _children() -> list[int]:
+    """The tool's child processes, from /proc (ppid is field 4 of /proc/PID/stat)."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as file:
+                    fields = file.read().rpartition(b")")[2].split()
+            except OSError:
+                continue
+            if len(fields) > 1 and int(fields[1]) == me:
+                found.append(int(entry))
+    return found
 
 
 def _kill_group(group: int) -> None:

@@ -202,6 +202,14 @@ def test_ctrl_c_ends_the_task_and_its_program(repo, env):
     assert _running("sleep 1000.5") == []
 
 
+@pytest.mark.parametrize("script", ["setsid -f sleep 1000.75", "(setsid sleep 1000.75 &)"])
+def test_a_program_that_leaves_its_group_does_not_outlive_the_task(repo, env, script):
+    result = run(repo, env, "shell", "output", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.3)
+    assert _running("sleep 1000.75") == []
+
+
 def test_explain_lists_each_command_and_its_confinement(repo, env):
     result = run(repo, env, "--explain", "fmt")
     assert result.returncode == 0, result.stderr
