@@ -33,6 +33,32 @@ BUILD_ENV_PREFIXES = ("CARGO_NET_", "CARGO_HTTP_")
 REGISTRY_PREFIX, REGISTRY_SUFFIXES = "CARGO_REGISTRIES_", ("_INDEX", "_PROTOCOL")
 
 
+# cargo runs the wrapper in place of rustc for the generated package alone
+# (RUSTC_WORKSPACE_WRAPPER applies to workspace members, never to a dependency); it sets
+# CARGO_MANIFEST_DIR to this variable's value, the owner's directory. Not named `CARGO_*`:
+# compiler caches such as sccache hash those variables for every crate.
+MANIFEST_DIR_VARIABLE = "__CARGO_TASK_MANIFEST_DIR"
+
+
+def manifest_dir_wrapper() -> Path:
+    """The wrapper shipped with cargo-task: at a fixed path (cargo keys the package's
+    artefacts on it, so builds stay fresh), outside anything a build or a task may write."""
+    return Path(__file__).resolve().parent / "manifest-dir-wrapper.sh"
+
+
+def wrapper_environment(scaffold: Scaffold) -> dict[str, str]:
+    """What makes `env!("CARGO_MANIFEST_DIR")` in a task name its owner's directory."""
+    if scaffold.manifest_dir is None:
+        return {}
+    wrapper = manifest_dir_wrapper()
+    if not os.access(wrapper, os.X_OK):
+        raise BuildError(
+            f"cargo-task's rustc wrapper `{wrapper}` is missing or not executable",
+            help="reinstall cargo-task-wasm (for example `pipx reinstall cargo-task-wasm`)",
+        )
+    return {"RUSTC_WORKSPACE_WRAPPER": str(wrapper), MANIFEST_DIR_VARIABLE: str(scaffold.manifest_dir)}
+
+
 def needed_by_the_build(name: str) -> bool:
     return (
         name in BUILD_ENV
@@ -132,7 +158,8 @@ def build_task(
     generated manifest or its path dependencies changed. The build itself runs offline and,
     where Landlock is available, confined: it may write only the generated package's
     directory and a private temp dir, read only `readable` (the project), the toolchain,
-    cargo's sources and system directories, and connect nowhere.
+    cargo's sources and system directories, and connect nowhere. The tasks' own crate is
+    compiled through `manifest_dir_wrapper()` (`wrapper_environment`).
 
     cargo's own diagnostics go straight to the terminal. The sysroot is asked of rustc while
     cargo works, so that a missing wasm target is reported plainly, and costs no time.
@@ -155,6 +182,7 @@ def build_task(
         command.append("--quiet")
     elif verbosity > 1:
         command.append("-" + "v" * (verbosity - 1))
+    wrapper_env = wrapper_environment(scaffold)
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)} if on_main_thread else {}
     started: list = []
@@ -169,7 +197,9 @@ def build_task(
         # The agent's socket is for fetching git dependencies, not for build scripts.
         env = {k: v for k, v in toolchain.env.items() if k != "SSH_AUTH_SOCK"}
         env["TMPDIR"] = str(scratch)
-        confinement = (build_confinement(toolchain, scaffold, [*readable, config], [scratch])
+        env.update(wrapper_env)
+        wrapper = [Path(wrapper_env["RUSTC_WORKSPACE_WRAPPER"])] if wrapper_env else []
+        confinement = (build_confinement(toolchain, scaffold, [*readable, config, *wrapper], [scratch])
                        if confine.available() else None)  # fmt: skip
         started.append(_run_or_explain(
             toolchain, [toolchain.rustc, "--print", "sysroot"], confinement, env,

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from cargo_task.config import human_duration, human_size
-from cargo_task.grants import Grants
+from cargo_task.grants import MANIFEST_DIR, Grants
 from cargo_task.pipeline import Selection
 
 
@@ -76,7 +76,7 @@ def build_time_code(selection: Selection, environ: dict[str, str]) -> list[str] 
 def _environment(settings, grants: Grants) -> str:
     """What the grant says, and which names it matches now; never the values."""
     fixed = [name for name, _ in settings.env or ()]
-    inherited = [name for name, _ in grants.env if name not in fixed]
+    inherited = [name for name, _ in grants.env if name not in fixed and name != MANIFEST_DIR]
     said = []
     if settings.inherit_env is True:
         said.append("the whole host environment (inherit-env = true)")
@@ -85,7 +85,7 @@ def _environment(settings, grants: Grants) -> str:
         said.append(f"inherit-env = [{', '.join(settings.inherit_env)}] (set now: {now})")
     if fixed:
         said.append(f"fixed: {', '.join(fixed)}")
-    return "; ".join(said) or "none"
+    return "; ".join(said) or "none granted"
 
 
 def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] | None = None) -> str:
@@ -95,15 +95,18 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
              f"  source:   {task.source}",
              f"  manifest: {task.owner.manifest}",
              "files (path on the host -> path seen by the task):"]  # fmt: skip
-    for mount in grants.mounts:
-        access = "writable " if mount.writable else "read-only"
-        lines.append(f"  {access}  {mount.host} -> {mount.guest}")
+    seen_at: dict[tuple[Path, bool], list[str]] = {}
+    for mount in grants.mounts:  # at the grant's path, and again at the host path
+        seen_at.setdefault((mount.host, mount.writable), []).append(mount.guest)
+    for (host, writable), guests in seen_at.items():
+        access = "writable " if writable else "read-only"
+        lines.append(f"  {access}  {host} -> {' and '.join(guests)}")
     if grants.tmp:
         lines.append("  writable   a fresh private directory, removed after the run -> /tmp")
     lines.append("  nothing else of the host's file system")
     for path in grants.writes_protected:
         lines.append(f"  warning: may change {path} (allow-write-manifest = true)")
-    lines.append("environment: " + _environment(task.settings, grants))
+    lines.append(f"environment: {_environment(task.settings, grants)}; and always {MANIFEST_DIR}={task.owner.root}")
     lines.append(
         "network: outbound HTTP and HTTPS (wasi:http) and DNS lookups; no raw TCP/UDP sockets"
         if grants.network
@@ -135,7 +138,7 @@ def _processes(grants: Grants) -> list[str]:
 
     lines = ["processes: these host programs, with any further arguments:"]
     lines += [f"  {' '.join(words)} ..." for words in grants.commands]
-    writable = [str(m.host) for m in grants.mounts if m.writable]
+    writable = list(dict.fromkeys(str(m.host) for m in grants.mounts if m.writable))  # once, not per path
     if confine.available():
         lines.append("  confined: they read the project, the task's read grants, the toolchain and "
                      "system directories; write only " + (", ".join(writable) + " and " if writable else "")
@@ -173,6 +176,8 @@ def _build_lines(selection: Selection, environ: dict[str, str], abi: int) -> lis
                  "build scripts and proc-macros of task-dependencies run with your rights"]  # fmt: skip
     lines.append(f"  runs on the host: `{toolchain.cargo}` and `{toolchain.rustc}`"
                  + (f" (toolchain `{environ['RUSTUP_TOOLCHAIN']}`)" if environ.get("RUSTUP_TOOLCHAIN") else ""))
+    lines.append(f"  runs on the host: `{build.manifest_dir_wrapper()}` in place of rustc for the tasks' "
+                 f"own crate (not its dependencies), setting CARGO_MANIFEST_DIR={selection.task.owner.root}")
     for line in _configured_programs(toolchain):
         lines.append(f"  runs on the host: {line}")
     names = build.config_env_names(toolchain)
@@ -199,7 +204,9 @@ def _configured_programs(toolchain) -> list[str]:
         build = data.get("build") if isinstance(data.get("build"), dict) else {}
         for key in ("rustc", "rustc-wrapper", "rustc-workspace-wrapper", "rustflags"):
             if key in build:
-                found.append(f"build.{key} = {build[key]!r} (from `{path}`)")
+                found.append(f"build.{key} = {build[key]!r} (from `{path}`)"
+                             + (": not for tasks, cargo-task's own takes its place"
+                                if key == "rustc-workspace-wrapper" else ""))  # fmt: skip
         targets = data.get("target") if isinstance(data.get("target"), dict) else {}
         for triple, table in targets.items():
             if isinstance(table, dict):

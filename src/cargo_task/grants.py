@@ -1,7 +1,10 @@
 """A task's settings + command-line overrides -> exactly what it may touch.
 
 The only place that decides capabilities. Deny by default: the project read-only and the
-arguments; everything else must be named in the task's table.
+arguments; everything else must be named in the task's table. Every task also gets
+`CARGO_MANIFEST_DIR` (its owner's directory, as `env!` says at compile time), and sees each
+directory it may use at that directory's host path too, so the xtask idiom
+`Path::new(env!("CARGO_MANIFEST_DIR")).join(...)` reaches what the relative path would.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from cargo_task.config import GrantPath, Overrides, TaskSettings
+from cargo_task.config import GrantPath, Overrides
 from cargo_task.discovery import Task
 from cargo_task.errors import ConfigError
 
@@ -23,6 +26,8 @@ DEFAULT_MEMORY = 1 << 30  # 1 GiB: generous for a task, small enough to stop a r
 # The kernel's windows onto every process (the tool's own environment included) and onto
 # devices: never granted, nor a grant that contains them.
 NEVER_GRANTED = (Path("/proc"), Path("/sys"), Path("/dev"))
+# Always in a task's environment, as argv[0] is always its name: the owner's directory.
+MANIFEST_DIR = "CARGO_MANIFEST_DIR"
 
 
 class Mount(NamedTuple):
@@ -83,6 +88,19 @@ def real_root(task: Task) -> Path:
     return Path(os.path.realpath(task.owner.root))
 
 
+def _at_host_paths(task: Task, mounts: list[Mount]) -> list[Mount]:
+    """The same directories with the same access again, each at its host path as the
+    owner's directory (CARGO_MANIFEST_DIR) names it. wasi-libc resolves a path through the
+    longest matching guest path, so a grant inside the read-only project keeps winning there
+    too, and a host path outside every grant still resolves inside the project at `/`."""
+    aliases = []
+    for mount in mounts:
+        guest = os.path.normpath(os.path.join(task.owner.root, "." if mount.guest == "/" else mount.guest))
+        if guest not in (mount.guest, "/"):  # an absolute grant is there already
+            aliases.append(Mount(mount.host, guest, mount.writable))
+    return aliases
+
+
 def _overlap(a: Path, b: Path) -> bool:
     return _inside(a, b) or _inside(b, a)
 
@@ -119,7 +137,8 @@ def _refused(task: Task, mount: Mount, item: Protected) -> ConfigError:
     )
 
 
-def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def _env(task: Task, environ: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    settings = task.settings
     inherit = settings.inherit_env
     if inherit is True:
         chosen = dict(environ)
@@ -130,6 +149,7 @@ def _env(settings: TaskSettings, environ: dict[str, str]) -> tuple[tuple[str, st
     else:
         chosen = {}
     chosen.update(settings.env or ())
+    chosen[MANIFEST_DIR] = str(task.owner.root)  # whatever the host's says
     return tuple(sorted(chosen.items()))
 
 
@@ -159,6 +179,7 @@ def grant(
     covered: tuple[Path, ...] = ()
     if settings.write:
         covered = _check_writes(task, mounts, protected(), Path(os.path.realpath(cache_dir)))
+    mounts += _at_host_paths(task, mounts)
     if settings.commands and not settings.allow_unconfined_commands:
         from cargo_task import confine
 
@@ -173,7 +194,7 @@ def grant(
         argv=(task.name, *(_utf8(f"argument {i}", a) for i, a in enumerate(args, 1))),
         env=tuple(
             (_utf8("an environment variable's name", k), _utf8(f"environment variable `{k}`", v))
-            for k, v in _env(settings, environ)
+            for k, v in _env(task, environ)
         ),
         mounts=tuple(mounts),
         tmp=bool(settings.tmp),

@@ -1,8 +1,9 @@
 """The private Cargo package that builds an owner's tasks to WASI components.
 
 One `[[bin]]` per task pointing at the user's own file (so diagnostics name the user's
-paths and `mod shared;` works), the task-dependencies as `[dependencies]`, and an empty
-`[workspace]` so it never joins the user's workspace. Rendering is pure; `write` only
+paths and `mod shared;` works), the task-dependencies as `[dependencies]`, the owner's
+directory (what `CARGO_MANIFEST_DIR` names in the tasks), and an empty `[workspace]` so it
+never joins the user's workspace. Rendering is pure; `write` only
 touches the file when its content changes, so cargo keeps seeing unchanged tasks as fresh.
 """
 
@@ -30,6 +31,9 @@ class Scaffold(NamedTuple):
     common: str  # everything but the [[bin]] sections
     bins: dict[str, str]
     path_dependencies: tuple[Path, ...]
+    # The owner's directory: what `env!("CARGO_MANIFEST_DIR")` names in its tasks (the
+    # build's rustc wrapper sets it for this package alone; dependencies keep their own).
+    manifest_dir: Path | None = None
 
     @property
     def manifest(self) -> Path:
@@ -118,6 +122,8 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
         f"edition = {json.dumps(owner.edition)}\n"
         "publish = false\n"
         "autobins = false\nautoexamples = false\nautotests = false\nautobenches = false\n\n"
+        "# What `env!(\"CARGO_MANIFEST_DIR\")` names in the tasks (cargo-task's rustc wrapper sets it).\n"
+        f"[package.metadata.cargo-task]\nmanifest-dir = {json.dumps(str(owner.root))}\n\n"
         f"[dependencies]\n{dependencies}\n"
         f"{PROFILE_TABLE}\n"
         "[workspace]\n"
@@ -130,7 +136,7 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
         for name, source in owner.sources
     }
     paths = tuple(Path(s["path"]) for _, s in sorted(specs.items()) if "path" in s)
-    return Scaffold(directory, common, bins, paths)
+    return Scaffold(directory, common, bins, paths, owner.root)
 
 
 def mark_build_start(scaffold: Scaffold) -> int:

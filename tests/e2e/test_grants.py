@@ -182,7 +182,8 @@ def test_a_memory_limit_too_small_to_start_says_so(granted, cargo_task):
 
 def test_environment_allowlist_and_fixed_values(granted, cargo_task):
     result = cargo_task("vars", cwd=granted.root, KEEP_A="1", KEEP_B="2", DROP_C="3")
-    assert result.stdout.strip() == '[("KEEP_A", "1"), ("KEEP_B", "2"), ("MODE", "fixed")]'
+    assert result.stdout.strip() == (f'[("CARGO_MANIFEST_DIR", "{granted.root}"), '
+                                     '("KEEP_A", "1"), ("KEEP_B", "2"), ("MODE", "fixed")]')
 
 
 @pytest.fixture

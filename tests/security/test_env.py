@@ -19,15 +19,19 @@ ALLOWED = {"CT_ALLOWED": "allowed-value-91e2", "CT_GLOB_A": "glob-a-77f0", "CT_G
 
 
 def test_no_grant_means_no_environment(arena):
-    result = arena.run("env_none", extra_env={**SECRETS, **ALLOWED})
+    """Nothing of the host's: only CARGO_MANIFEST_DIR, always the project (as argv[0] is
+    always the task's name), whatever the host's variable of that name says."""
+    host = {"CARGO_MANIFEST_DIR": "/host-value-d81c-never-show-me"}
+    result = arena.run("env_none", extra_env={**SECRETS, **ALLOWED, **host})
     assert result.returncode == 0, describe(result)
-    assert result.stdout == "(no environment variables)\n", describe(result)
+    assert result.stdout == f"CARGO_MANIFEST_DIR={arena.project}\n", describe(result)
 
 
 def test_allowlist_exposes_exactly_the_listed_names(arena):
     result = arena.run("env_allow", extra_env={**SECRETS, **ALLOWED})
     assert result.returncode == 0, describe(result)
-    expected = sorted([f"{k}={v}" for k, v in ALLOWED.items()] + ["CT_FIXED=from-the-manifest"])
+    expected = sorted([f"{k}={v}" for k, v in ALLOWED.items()] + ["CT_FIXED=from-the-manifest",
+                                                                   f"CARGO_MANIFEST_DIR={arena.project}"])
     assert result.stdout.splitlines() == expected, describe(result)
 
 

@@ -1,7 +1,8 @@
 """Paths that try to leave a grant: absolute, `..`, leave-and-come-back, trailing slashes.
 
 The project is mounted read-only at `/` (and the guest's cwd is `/`); `rw` also has
-`../outside/shared` read-only and `out` writable. Nothing outside those may be reached.
+`../outside/shared` read-only and `out` writable. Each is also at its host path (where
+CARGO_MANIFEST_DIR points), with the same access. Nothing outside those may be reached.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ DENIED = "ERR PermissionDenied"  # wasmtime: EPERM (os error 63) for a path that
 NOT_FOUND = "ERR NotFound"  # an absolute host path resolves inside the project, where it is absent
 
 
-def test_absolute_host_paths_resolve_inside_the_project(arena):
+def test_absolute_host_paths_outside_the_grants_resolve_inside_the_project(arena):
+    project = arena.project
     attempts = {
         # /etc is the project's planted `etc -> /etc` link, which cannot be followed out
         "read:/etc/passwd": DENIED,
@@ -21,19 +23,29 @@ def test_absolute_host_paths_resolve_inside_the_project(arena):
         "read:/root/.bashrc": NOT_FOUND,
         f"read:{arena.outside}/secret.txt": NOT_FOUND,
         f"readdir:{arena.outside}": NOT_FOUND,
-        f"read:{arena.project}/data/public.txt": NOT_FOUND,  # the host path of a project file
         "read://etc/passwd": DENIED,
         "read://proc/self/environ": NOT_FOUND,
+        # the project's host path leads nowhere else: not up, not through its planted links
+        f"read:{project}/../outside/secret.txt": DENIED,
+        f"readdir:{project}/..": DENIED,
+        f"read:{project}/etc/passwd": DENIED,
+        f"read:{project}/outside-abs/secret.txt": DENIED,
+        f"read:{project}/outside-rel/secret.txt": DENIED,
+        f"write:{project}/data/public.txt": DENIED,  # and it is as read-only as `/`
+        f"write:{project}/new.txt": DENIED,
     }
+    here = ["read:/data/public.txt", "readdir:/", f"read:{project}/data/public.txt", f"readdir:{project}"]
     with arena.unchanged():
-        seen = arena.probe("ro", *attempts, "read:/data/public.txt", "readdir:/")
+        seen = arena.probe("ro", *attempts, *here)
     for attempt, expected in attempts.items():
         assert seen[attempt].startswith(expected), (attempt, seen[attempt])
-    # positive controls: `/` is the project, and only the project
+    # positive controls: `/` is the project, and only the project; so is its host path
     assert seen["read:/data/public.txt"].startswith("OK")
     listing = seen["readdir:/"].removeprefix("OK ").split(",")
     assert {"Cargo.toml", "data", "tasks", "src"} <= set(listing)
     assert "passwd" not in listing and "secret.txt" not in listing
+    assert seen[f"read:{project}/data/public.txt"] == seen["read:/data/public.txt"]
+    assert seen[f"readdir:{project}"] == seen["readdir:/"]
 
 
 def test_dotdot_cannot_leave_the_project(arena):
@@ -82,15 +94,23 @@ def test_paths_against_a_writable_grant(arena, clean_out):
         "mkdir:out/../newdir",
         "write:../outside/w/x",
         f"write:{arena.outside}/w/x",  # absolute host path: a path inside the read-only project
+        # the grant's host path is no wider than the grant
+        f"write:{arena.project}/data/public.txt",
+        f"write:{arena.project}/Cargo.toml",
+        f"write:{arena.project}/out/../data/public.txt",
+        f"write:{arena.project}/out/../../outside/w/x",
+        f"mkdir:{arena.project}/out/../newdir",
     ]
+    ok = ["write:out/ok", "write:/out/ok-abs", "write:./out/./ok-dot", f"write:{arena.project}/out/ok-host"]
     with arena.unchanged():
-        seen = arena.probe("rw", *denied, "write:out/ok", "write:/out/ok-abs", "write:./out/./ok-dot")
+        seen = arena.probe("rw", *denied, *ok)
     for attempt in denied:
         assert seen[attempt].startswith(DENIED), (attempt, seen[attempt])
-    # positive controls: the grant itself works, by relative and absolute guest paths
-    for ok in ("write:out/ok", "write:/out/ok-abs", "write:./out/./ok-dot"):
-        assert seen[ok] == "OK written", (ok, seen[ok])
-    assert sorted(p.name for p in clean_out.iterdir()) == ["ok", "ok-abs", "ok-dot"]
+    # positive controls: the grant itself works, by relative and absolute guest paths and by
+    # its host path (the writable grant wins over the read-only project that contains it)
+    for attempt in ok:
+        assert seen[attempt] == "OK written", (attempt, seen[attempt])
+    assert sorted(p.name for p in clean_out.iterdir()) == ["ok", "ok-abs", "ok-dot", "ok-host"]
     assert not (arena.outside / "w" / "x").exists()
 
 
@@ -104,13 +124,21 @@ def test_paths_against_a_read_only_grant_outside_the_project(arena, clean_out):
         "write:../outside/shared/new",
         "mkdir:../outside/shared/newdir",
         "write:../outside/shared/ok.txt",
+        # and at its host path
+        f"read:{arena.outside}/shared/../secret.txt",
+        f"readdir:{arena.outside}/shared/..",
+        f"write:{arena.outside}/shared/new",
+        f"mkdir:{arena.outside}/shared/newdir",
     ]
     with arena.unchanged():
         seen = arena.probe("rw", *attempts, "read:../outside/shared/ok.txt",
-                           "read:../outside/shared/../shared/ok.txt")  # fmt: skip
+                           "read:../outside/shared/../shared/ok.txt",
+                           f"read:{arena.outside}/shared/ok.txt", f"read:{arena.outside}/secret.txt")  # fmt: skip
     for attempt in attempts:
         assert seen[attempt].startswith(DENIED), (attempt, seen[attempt])
     assert seen["read:../outside/shared/ok.txt"].startswith("OK")
+    assert seen[f"read:{arena.outside}/shared/ok.txt"] == seen["read:../outside/shared/ok.txt"]
+    assert seen[f"read:{arena.outside}/secret.txt"].startswith(NOT_FOUND)  # next to the grant: inside `/`
     # leaving the grant and coming back is refused even though it would land inside it
     assert seen["read:../outside/shared/../shared/ok.txt"].startswith(DENIED)
 

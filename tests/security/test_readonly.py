@@ -83,12 +83,15 @@ RO_FILE = "data/public.txt"
 
 
 def test_raw_wasi_preopens_and_their_rights(wasi_arena, clean_wasi_out):
+    project, shared = wasi_arena.project, wasi_arena.outside / "shared"
+    at_host = [f"flags|{project}", f"flags|{project}/out", f"flags|{shared}"]
     with wasi_arena.unchanged():
-        seen = wasi_arena.probe("rawfs", "preopens", "flags|/", "flags|out", "flags|../outside/shared")
-    assert seen["preopens"] == "OK /,../outside/shared,out"
-    assert seen["flags|/"] == "OK DescriptorFlags(READ)"
-    assert seen["flags|../outside/shared"] == "OK DescriptorFlags(READ)"
-    assert seen["flags|out"] == "OK DescriptorFlags(READ | MUTATE_DIRECTORY)"
+        seen = wasi_arena.probe("rawfs", "preopens", "flags|/", "flags|out", "flags|../outside/shared", *at_host)
+    # each directory again at its host path (where CARGO_MANIFEST_DIR points), nothing more
+    assert seen["preopens"] == f"OK /,../outside/shared,out,{project},{shared},{project}/out"
+    assert seen["flags|/"] == seen[f"flags|{project}"] == "OK DescriptorFlags(READ)"
+    assert seen["flags|../outside/shared"] == seen[f"flags|{shared}"] == "OK DescriptorFlags(READ)"
+    assert seen["flags|out"] == seen[f"flags|{project}/out"] == "OK DescriptorFlags(READ | MUTATE_DIRECTORY)"
 
 
 def test_raw_wasi_truncate_on_read_only_open(wasi_arena, clean_wasi_out):

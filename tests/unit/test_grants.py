@@ -44,20 +44,28 @@ def root(tmp_path):
 def test_the_default_is_the_project_read_only_and_the_arguments(root):
     g = grants_for(root, environ={"HOME": "/root", "SECRET": "x"})
     assert g.argv == ("gen", "a", "--help")
-    assert g.mounts == (Mount(root.resolve(), "/", False),)
-    assert g.env == ()
+    # the project at `/` and at its host path, as CARGO_MANIFEST_DIR names it
+    assert g.mounts == (Mount(root.resolve(), "/", False), Mount(root.resolve(), str(root), False))
+    assert g.env == (("CARGO_MANIFEST_DIR", str(root)),)  # always, nothing of the host's
     assert (g.network, g.tmp, g.stdin, g.timeout, g.memory) == (False, False, True, None, DEFAULT_MEMORY)
 
 
 def test_read_and_write_grants_keep_the_path_the_task_uses(root):
     g = grants_for(root, read=paths(root, "docs", "../data"), write=paths(root, "src/gen"))
-    assert [(m.guest, m.writable) for m in g.mounts] == [("/", False), ("docs", False), ("../data", False), ("src/gen", True)]
-    assert g.mounts[2].host == (root.parent / "data").resolve()
+    assert [(m.guest, m.writable) for m in g.mounts] == [
+        ("/", False), ("docs", False), ("../data", False), ("src/gen", True),
+        # then each again at its host path, with the same access
+        (str(root), False), (str(root / "docs"), False), (str(root.parent / "data"), False),
+        (str(root / "src" / "gen"), True),
+    ]  # fmt: skip
+    assert g.mounts[2].host == g.mounts[6].host == (root.parent / "data").resolve()
+    assert g.mounts[3].host == g.mounts[7].host == (root / "src" / "gen").resolve()
 
 
 def test_an_absolute_grant_is_seen_at_its_absolute_path(root):
     g = grants_for(root, read=(GrantPath(str(root / "docs"), root, root / "docs"),))
     assert g.mounts[1].guest == str(root / "docs")
+    assert [m.guest for m in g.mounts] == ["/", str(root / "docs"), str(root)]  # not twice
 
 
 def test_a_missing_grant_path_is_an_error_before_the_task_starts(root):
@@ -114,8 +122,15 @@ def test_the_compiled_code_cache_is_never_writable(root):
 def test_environment_allowlist_patterns_and_fixed_values(root):
     environ = {"CARGO_HOME": "/c", "CARGO_PKG": "x", "HOME": "/root", "TOKEN": "t"}
     g = grants_for(root, environ, inherit_env=("CARGO_*", "MISSING"), env=(("MODE", "ci"),))
-    assert g.env == (("CARGO_HOME", "/c"), ("CARGO_PKG", "x"), ("MODE", "ci"))
-    assert grants_for(root, environ, inherit_env=True).env == tuple(sorted(environ.items()))
+    assert g.env == (("CARGO_HOME", "/c"), ("CARGO_MANIFEST_DIR", str(root)), ("CARGO_PKG", "x"), ("MODE", "ci"))
+    everything = grants_for(root, environ, inherit_env=True).env
+    assert everything == tuple(sorted({**environ, "CARGO_MANIFEST_DIR": str(root)}.items()))
+
+
+def test_cargo_manifest_dir_is_always_the_owners_directory(root):
+    environ = {"CARGO_MANIFEST_DIR": "/somewhere/else"}
+    for settings in ({}, {"inherit_env": True}, {"inherit_env": ("CARGO_*",)}):
+        assert ("CARGO_MANIFEST_DIR", str(root)) in grants_for(root, environ, **settings).env
 
 
 def test_command_line_limits_override_the_table(root):
@@ -148,6 +163,7 @@ def test_a_members_grant_is_relative_to_the_members_manifest(root):
     task = make_task(root, write=(GrantPath("out", member, member / "out"),))
     g = grant(task, [], {}, Overrides(), around([root]), root.parent / "c")
     assert g.mounts[1] == Mount(member.resolve() / "out", "crates/m/out", True)
+    assert g.mounts[3] == Mount(member.resolve() / "out", str(member / "out"), True)
 
 
 @pytest.mark.parametrize(("written", "allowed"), [
