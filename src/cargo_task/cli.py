@@ -31,6 +31,8 @@ Options:
       --list                List the tasks (the default without TASK)
       --json                List the tasks as JSON, for editors and CI
       --explain <TASK>      Show what TASK may do, without building or running it
+      --build [TASK]...     Build the tasks named (default: all) without running them
+      --editor              Write the task packages for rust-analyzer; print their manifests
       --timeout <DURATION>  Wall-clock limit for this run, e.g. 30s
       --memory <SIZE>       Memory limit for this run, e.g. 512MiB
   -p, --package <SPEC>      Package whose tasks to use (NAME or NAME@VERSION)
@@ -47,7 +49,8 @@ A task sees the project read-only and its arguments, nothing else, unless its ta
 """
 
 _FLAGS = {"-h": "help", "--help": "help", "-V": "version", "--version": "version",
-          "--list": "list", "--json": "json", "-q": "quiet", "--quiet": "quiet"}  # fmt: skip
+          "--list": "list", "--json": "json", "-q": "quiet", "--quiet": "quiet",
+          "--editor": "editor", "--build": "build"}  # fmt: skip
 _VALUES = {"--explain": "explain", "--timeout": "timeout", "--memory": "memory", "-p": "package",
            "--package": "package", "--manifest-path": "manifest_path", "--color": "color"}  # fmt: skip
 _CONVERT = {"timeout": parse_duration, "memory": parse_size}
@@ -58,6 +61,8 @@ class Options(NamedTuple):
     version: bool = False
     list: bool = False
     json: bool = False
+    editor: bool = False
+    build: bool = False
     quiet: bool = False
     verbose: int = 0
     explain: str | None = None
@@ -190,9 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(reporter: Reporter, error: TaskError) -> None:
     """`error:` and `help:`; after SIGHUP the terminal may be gone, and the exit code is all
-    that is left to say."""
+    that is left to say. With -v, an error's `verbose` form (message, help) if it has one:
+    a trap's Wasm backtrace."""
+    message, help = error.message, error.help
+    if reporter.verbosity > 0 and getattr(error, "verbose", None):
+        message, help = error.verbose  # type: ignore[attr-defined]
     try:
-        reporter.error(error.message, error.help)
+        reporter.error(message, help)
     except OSError:
         pass
 
@@ -227,12 +236,32 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         color="always" if reporter.color else "never",
         overrides=Overrides(timeout=ns.timeout, memory=ns.memory),
     )
+    if ns.build:  # every word after the options names a task to build
+        other = next((f for f, on in (("--explain", ns.explain), ("--list", ns.list), ("--json", ns.json),
+                                      ("--editor", ns.editor)) if on), None)  # fmt: skip
+        if other:
+            raise _usage_error(f"`--build` cannot be used with `{other}`")
+        names = [task, *task_args] if task is not None else []
+        stray = next((name for name in names if name.startswith("-")), None)
+        if stray:
+            raise _usage_error(f"unexpected argument `{stray}` after the task names: options go first")
+        return pipeline.build(request, names, reporter)
     if task is not None and (ns.explain or ns.list or ns.json):
         flag = "--explain" if ns.explain else "--list" if ns.list else "--json"
         raise TaskError(
             f"unexpected argument `{task}` after `{flag}`",
             help="run a task with `cargo task NAME`, or give --explain the task's name only",
         )
+    if ns.editor:
+        from cargo_task import editors
+
+        if task is not None:
+            raise _usage_error(f"unexpected argument `{task}` after `--editor`")
+        setup = editors.prepare(request)
+        print(editors.render_json(setup) if ns.json else editors.render_paths(setup), end="")
+        if not ns.json and verbosity >= 0:
+            print(editors.render_help(setup), end="", file=sys.stderr)
+        return 0
     if ns.explain:
         from cargo_task.explain import explain_text
 

@@ -41,21 +41,45 @@ class Task(NamedTuple):
         return self.settings.description or doc_summary(self.source)
 
 
+_HEAD = 4096  # bytes of a task's file read for its description: listing stays cheap
+
+
 def doc_summary(source: Path) -> str:
-    """The first line of the file's leading `//!` comment, or "" (read from its head only)."""
+    """The first line of prose of the file's leading `//!` comment, or "" (read from its
+    head only). Markdown that is not prose is passed over: blank lines, code fences and
+    what they hold, lines of punctuation (rules, setext underlines); a heading gives its
+    text (`# Title` -> `Title`)."""
     try:
         with source.open("rb") as file:
-            head = file.read(4096).decode("utf-8", errors="replace")
+            raw = file.read(_HEAD)
     except OSError:
         return ""
-    for line in head.splitlines():
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    if len(raw) == _HEAD and not raw.endswith(b"\n"):
+        lines = lines[:-1]  # cut off mid-line (perhaps mid-character) by the head's end
+    fence = ""  # the open code fence's marker, or ""
+    for line in lines:
         line = line.strip()
-        if line.startswith("//!"):
-            text = line[3:].strip()
-            if text:
-                return text
-        elif line and not line.startswith("#!["):
-            return ""
+        if not line.startswith("//!"):
+            if line and not line.startswith("#!["):
+                return ""
+            continue
+        text = line[3:].strip()
+        if fence:
+            if text.startswith(fence) and not text.strip(fence[0]):
+                fence = ""
+            continue
+        if text.startswith(("```", "~~~")):
+            fence = text[: len(text) - len(text.lstrip(text[0]))]
+            continue
+        heading = text.lstrip("#")
+        if text.startswith("#") and len(text) - len(heading) <= 6 and (not heading or heading[0] == " "):
+            text = heading.strip()
+            closed = text.rstrip("#")
+            if not closed or closed.endswith(" "):  # `# Title #` -> `Title`, but `# C#` stays
+                text = closed.strip()
+        if any(c.isalnum() for c in text):
+            return text
     return ""
 
 

@@ -268,6 +268,23 @@ def explain(request: Request) -> tuple[Selection, Grants]:
     return selection, decide_grants(selection, request)
 
 
+def build(request: Request, names: list[str], reporter: Reporter) -> int:
+    """`--build`: build and precompile the named tasks, or every task visible from here,
+    without running them (for CI and editors). Each goes through a run's checks and
+    `prepare_component`, so its next run is warm; the first error stops the rest."""
+    project = locate_project(request)
+    tasks = discover_tasks(project)
+    # Every name is checked before anything is built: a typo fails at once.
+    selections = [select_task(project, tasks, name) for name in dict.fromkeys(names or tasks)]
+    if not selections:
+        reporter.warning("no tasks to build")
+    for selection in selections:
+        decide_grants(selection, request)  # what a run refuses (grants, protected paths) fails here too
+        prepare_component(selection, request, reporter)
+        reporter.status("Finished", f"task `{selection.task.name}`")
+    return 0
+
+
 def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoReturn]) -> int:
     from cargo_task import sandbox
 

@@ -88,7 +88,7 @@ def test_stdin_grant_false_gives_an_empty_stdin(arena):
 def test_memory_growth_ends_at_the_memory_limit(arena):
     result = arena.run("hog", timeout=120)
     assert result.returncode == 101, describe(result)
-    assert "error: task `hog` was stopped by a trap" in result.stderr, describe(result)
+    assert "error: task `hog` ran out of memory" in result.stderr, describe(result)
     assert "memory limit is 64 MiB" in result.stderr, describe(result)
     assert "memory allocation of" in result.stderr  # the task's own report of the failure
     assert "hog: holding 64 MiB" not in result.stderr
@@ -108,7 +108,7 @@ def test_deep_recursion_traps_cleanly(arena):
     for variant in ((), ("light",)):
         result = arena.run("recurse", *variant, timeout=120)
         assert result.returncode == 101, describe(result)
-        assert "error: task `recurse` was stopped by a trap" in result.stderr, describe(result)
+        assert "error: task `recurse` overflowed its stack" in result.stderr, describe(result)
         assert "recurse => OK" not in result.stdout
         _clean(result)
 

@@ -178,6 +178,49 @@ def test_doc_summary_is_the_first_doc_line(tmp_path):
     assert doc_summary(source) == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        ("//! Plain.\n", "Plain."),
+        ("//! # Release notes\n//!\n//! Collect them.\n", "Release notes"),
+        ("//! ## Sub heading ##\n", "Sub heading"),
+        ("//! # C#\n", "C#"),
+        ("//!#\n//! After an empty heading.\n", "After an empty heading."),
+        ("//! #hashtag is prose\n", "#hashtag is prose"),
+        ("//! ####### seven is not a heading\n", "####### seven is not a heading"),
+        ("//! ```\n//! cargo task gen\n//! ```\n//! Generate code.\n", "Generate code."),
+        ("//! ```sh\n//! # not a heading\n//! ```\n//! After the fence.\n", "After the fence."),
+        ("//! ~~~~\n//! ~~~ still inside\n//! ~~~~\n//! Tilde fence.\n", "Tilde fence."),
+        ("//! ````\n//! ```\n//! ````\n//! Longer fence.\n", "Longer fence."),
+        ("//! ```\n//! never closed\n", ""),
+        ("//! ---\n//! ===\n//! ...\n//! After the rules.\n", "After the rules."),
+        ("//!\n//!   \n\n//! After blank lines.\n", "After blank lines."),
+        ("#![allow(unused)]\n//! ```\n//! x\n//! ```\n#![deny(warnings)]\n//! After attributes.\n", "After attributes."),
+        ("//! ```\n//! x\n//! ```\nfn main() {}\n//! Not leading.\n", ""),
+        ("//! Title\n//! =====\n", "Title"),
+        ("\r\n//! # Windows\r\n", "Windows"),
+        ("fn main() {}\n", ""),
+        ("", ""),
+    ],
+)
+def test_doc_summary_is_the_first_line_of_prose(tmp_path, text, summary):
+    source = tmp_path / "a.rs"
+    source.write_bytes(text.encode())
+    assert doc_summary(source) == summary
+
+
+def test_doc_summary_reads_only_the_head_and_no_half_line(tmp_path):
+    source = tmp_path / "a.rs"
+    fence = "//! ```\n" + "//! code\n" * 600 + "//! ```\n//! Too far.\n"
+    source.write_text(fence)
+    assert doc_summary(source) == ""
+    cut = "//!\n" * 1020 + "//! Cut é here and longer than the rest of the head\n"
+    source.write_text(cut)
+    assert 4080 == len("//!\n" * 1020) and doc_summary(source) == ""
+    source.write_text("//!\n" * 1000 + "//! Whole line.\n")
+    assert doc_summary(source) == "Whole line."
+
+
 def test_no_tasks_directory_means_no_tasks(tmp_path):
     assert task_files(tmp_path / "tasks") == {}
 
