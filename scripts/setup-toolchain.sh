@@ -52,10 +52,32 @@ rustup_target() {
   return 1
 }
 
+# rust-analyzer (and rust-src, which it reads std from) for tests/e2e/test_editors.py, which
+# skips without them. Seconds from rustup the first time, no network afterwards; never fatal.
+editor_components() {
+  local installed missing=()
+  installed=$(rustup component list --installed 2>/dev/null) || return 0
+  grep -q '^rust-analyzer' <<<"$installed" || missing+=(rust-analyzer)
+  grep -qx 'rust-src' <<<"$installed" || missing+=(rust-src)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -n "$(find "$state/editor-unreachable" -mmin -1440 2>/dev/null)" ]; then
+    say "rustup could not add ${missing[*]} in the last day; the editor test will skip"
+    return 0
+  fi
+  say "rustup component add ${missing[*]} (for the editor test)"
+  if timeout -k 10 60 rustup component add "${missing[@]}" >&2; then
+    rm -f "$state/editor-unreachable"
+  else
+    touch "$state/editor-unreachable"
+    say "could not add ${missing[*]}; the editor test will skip"
+  fi
+}
+
 if [ "$offline" != 1 ]; then
   if rustup_target; then
     say "using rustup's $target target"
     record "unset RUSTUP_TOOLCHAIN"
+    editor_components
     exit 0
   fi
   if [ "$offline" = 0 ]; then
