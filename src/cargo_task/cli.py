@@ -198,8 +198,8 @@ def _report(reporter: Reporter, error: TaskError) -> None:
     that is left to say. With -v, an error's `verbose` form (message, help) if it has one:
     a trap's Wasm backtrace."""
     message, help = error.message, error.help
-    if reporter.verbosity > 0 and getattr(error, "verbose", None):
-        message, help = error.verbose  # type: ignore[attr-defined]
+    if reporter.verbosity > 0 and error.verbose:
+        message, help = error.verbose
     try:
         reporter.error(message, help)
     except OSError:

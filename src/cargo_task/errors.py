@@ -8,10 +8,12 @@ class TaskError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, help: str | None = None, exit_code: int | None = None):
+    def __init__(self, message: str, help: str | None = None, exit_code: int | None = None,
+                 verbose: tuple[str, str | None] | None = None):  # fmt: skip
         super().__init__(message)
         self.message = message
         self.help = help
+        self.verbose = verbose  # (message, help) shown instead with -v, e.g. with a backtrace
         if exit_code is not None:
             self.exit_code = exit_code
 
