@@ -90,3 +90,27 @@ def cargo(env):
         return _run(["cargo", *args], cwd, {**env, "PATH": path, **extra}, stdin, timeout)
 
     return run
+
+
+def cargo_spy(directory: Path) -> Path:
+    """A stand-in for cargo (pass it as `CARGO`, as cargo itself tells a subcommand which
+    cargo it is) that logs each call, then runs the real cargo. A confined build may write
+    only the generated package's target directory, so the log goes there."""
+    import stat
+
+    spy = directory / "cargo-spy"
+    spy.write_text(
+        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
+        '  if [ "$prev" = --manifest-path ]; then\n'
+        '    mkdir -p "$(dirname "$a")/target" && echo "$*" >> "$(dirname "$a")/target/cargo-calls.log"\n'
+        '  fi\n  prev=$a\ndone\n'
+        f'exec "{shutil.which("cargo")}" "$@"\n'
+    )
+    spy.chmod(spy.stat().st_mode | stat.S_IEXEC)
+    return spy
+
+
+def cargo_calls(project_root: Path) -> list[list[str]]:
+    """The cargo calls the spy logged for a project's generated packages, each as words."""
+    logs = (project_root / "target" / "cargo-task").glob("*/target/cargo-calls.log")
+    return [line.split() for log in logs for line in log.read_text().splitlines()]

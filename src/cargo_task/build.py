@@ -176,7 +176,7 @@ def build_task(
     command = [
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
-        "--color", color, "--offline",
+        "--color", color, "--offline", "--locked",  # the fetch before wrote the lock
     ]  # fmt: skip
     if verbosity < 0:
         command.append("--quiet")
@@ -192,6 +192,7 @@ def build_task(
         config.write_text(private_config(toolchain))
         command += ["--config", str(config)]
         _fetch_if_needed(toolchain, scaffold, config, started)
+        scaffold.target_dir.mkdir(exist_ok=True)  # cargo would create it beside, out of reach
         scratch = Path(private) / "tmp"
         scratch.mkdir()
         # The agent's socket is for fetching git dependencies, not for build scripts.
@@ -290,12 +291,15 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
     programs = [Path(found) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER"))
                 if p and (found := shutil.which(p, path=path))]  # fmt: skip
     read = [
-        *map(Path, confine.SYSTEM_READ), *readable, rustup_home,
+        *map(Path, confine.SYSTEM_READ), *readable, rustup_home, scaffold.directory,
         *(cargo_home / n for n in ("bin", "registry", "git", "config", "config.toml")),
         *(f for f in cargo_config_files(toolchain.cwd, toolchain.env) if f.exists()),
         *(Path(os.path.realpath(p)).parent for p in programs),
     ]  # fmt: skip
-    write = [scaffold.directory, *writable, *map(Path, confine.SYSTEM_WRITE)]
+    # Only its own target directory: the generated manifest and lock, and what `--editor`
+    # writes beside them (which rust-analyzer's unconfined `cargo check` reads), stay out of
+    # reach of build scripts.
+    write = [scaffold.target_dir, *writable, *map(Path, confine.SYSTEM_WRITE)]
     return confine.Confinement(read=tuple(read), write=tuple(write), network=False)
 
 

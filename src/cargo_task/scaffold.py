@@ -121,7 +121,8 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
         'version = "0.0.0"\n'
         f"edition = {json.dumps(owner.edition)}\n"
         "publish = false\n"
-        "autobins = false\nautoexamples = false\nautotests = false\nautobenches = false\n\n"
+        "autobins = false\nautoexamples = false\nautotests = false\nautobenches = false\n"
+        "build = false\n\n"
         "# What `env!(\"CARGO_MANIFEST_DIR\")` names in the tasks (cargo-task's rustc wrapper sets it).\n"
         f"[package.metadata.cargo-task]\nmanifest-dir = {json.dumps(str(owner.root))}\n\n"
         f"[dependencies]\n{dependencies}\n"

@@ -4,31 +4,22 @@ run warm. A spy stands in for cargo (as in test_freshness.py): it logs each call
 
 from __future__ import annotations
 
-import shutil
-import stat
 
 import pytest
+
+from tests.conftest import cargo_calls, cargo_spy
 
 
 @pytest.fixture
 def built(project, cargo_task, tmp_path):
-    spy = tmp_path / "cargo-spy"
-    spy.write_text(
-        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
-        '  [ "$prev" = --manifest-path ] && echo "$*" >> "$(dirname "$a")/cargo-calls.log"\n'
-        '  prev=$a\ndone\n'
-        f'exec "{shutil.which("cargo")}" "$@"\n'
-    )
-    spy.chmod(spy.stat().st_mode | stat.S_IEXEC)
+    spy = cargo_spy(tmp_path)
     project.manifest()
     project.write("tasks/a.rs", '//! Say a.\nfn main() { println!("a ran"); }\n')
     project.write("tasks/b.rs", 'fn main() { println!("b ran"); }\n')
 
     def builds() -> list[str]:
         """The tasks cargo was asked to build so far, in order."""
-        logs = (project.root / "target" / "cargo-task").glob("*/cargo-calls.log")
-        lines = [line.split() for log in logs for line in log.read_text().splitlines()]
-        return [words[words.index("--bin") + 1] for words in lines if words[0] == "build"]
+        return [words[words.index("--bin") + 1] for words in cargo_calls(project.root) if words[0] == "build"]
 
     def tool(*args: str):
         return cargo_task(*args, cwd=project.root, CARGO=str(spy))

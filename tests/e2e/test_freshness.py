@@ -8,31 +8,23 @@ package's directory, so the spy logs there, beside the `--manifest-path` it was 
 from __future__ import annotations
 
 import shutil
-import stat
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import cargo_calls, cargo_spy
+
 
 @pytest.fixture
 def spied(project, cargo_task, tmp_path):
-    spy = tmp_path / "cargo-spy"
-    spy.write_text(
-        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
-        '  [ "$prev" = --manifest-path ] && echo "$*" >> "$(dirname "$a")/cargo-calls.log"\n'
-        '  prev=$a\ndone\n'
-        f'exec "{shutil.which("cargo")}" "$@"\n'
-    )
+    spy = cargo_spy(tmp_path)
 
     def calls() -> int:
         """cargo builds so far (a fetch comes with a build, never alone)."""
-        logs = (project.root / "target" / "cargo-task").glob("*/cargo-calls.log")
-        lines = [line for log in logs for line in log.read_text().splitlines()]
-        assert not any(line.startswith("fetch") for line in lines) or any(
-            line.startswith("build") for line in lines)
-        return sum(line.startswith("build") for line in lines)
-    spy.chmod(spy.stat().st_mode | stat.S_IEXEC)
+        lines = cargo_calls(project.root)
+        assert not any(words[0] == "fetch" for words in lines) or any(words[0] == "build" for words in lines)
+        return sum(words[0] == "build" for words in lines)
     project.manifest()
     project.write("tasks/a.rs", 'mod shared;\nfn main() { println!("a {} {}", shared::WORD, include_str!("../notes.txt").trim()); }\n')
     project.write("tasks/shared/mod.rs", 'pub const WORD: &str = "one";\n')

@@ -18,7 +18,7 @@ import pytest
 
 from cargo_task import confine
 from cargo_task.build import manifest_dir_wrapper
-from tests.conftest import Project
+from tests.conftest import Project, cargo_calls, cargo_spy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "xtask-style"
 
@@ -203,25 +203,17 @@ def test_explain_lists_the_host_paths_and_the_variable(package, cargo_task):
 def spied(project, cargo_task, tmp_path):
     """cargo-task with a spy in place of cargo that counts builds (as test_freshness does),
     and a user's own RUSTC_WRAPPER that logs what it wraps into the generated package."""
-    spy = tmp_path / "cargo-spy"
-    spy.write_text(
-        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
-        '  [ "$prev" = --manifest-path ] && echo "$*" >> "$(dirname "$a")/cargo-calls.log"\n'
-        '  prev=$a\ndone\n'
-        f'exec "{shutil.which("cargo")}" "$@"\n'
-    )
+    spy = cargo_spy(tmp_path)
     wrapper = tmp_path / "users-wrapper"
-    wrapper.write_text('#!/bin/sh\n{ echo "$*" >> "$CARGO_MANIFEST_DIR/wrapped.log"; } 2>/dev/null\nexec "$@"\n')
-    for program in (spy, wrapper):
-        program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    wrapper.write_text('#!/bin/sh\n{ echo "$*" >> "$CARGO_MANIFEST_DIR/target/wrapped.log"; } 2>/dev/null\nexec "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     project.manifest()
     project.write("tasks/where.rs", 'fn main() { println!("{} {}", env!("CARGO_MANIFEST_DIR"), '
                                     'std::env::var("CARGO_MANIFEST_DIR").unwrap()); }\n')  # fmt: skip
     generated = project.root / "target" / "cargo-task"
 
     def builds() -> int:
-        return sum(line.startswith("build") for log in generated.glob("*/cargo-calls.log")
-                   for line in log.read_text().splitlines())  # fmt: skip
+        return sum(words[0] == "build" for words in cargo_calls(project.root))
 
     def run(**env) -> tuple[str, int]:
         before = builds()
@@ -246,7 +238,7 @@ def test_a_users_rustc_wrapper_still_wraps_the_tasks(spied, project):
     expected = f"{project.root} {project.root}"
     assert spied(RUSTC_WRAPPER=str(spied.wrapper)) == (expected, 1)
     assert spied(RUSTC_WRAPPER=str(spied.wrapper)) == (expected, 0)
-    logged = "".join(log.read_text() for log in spied.generated.glob("*/wrapped.log"))
+    logged = "".join(log.read_text() for log in spied.generated.glob("*/target/wrapped.log"))
     assert "manifest-dir-wrapper.sh " in logged and "--crate-name where" in logged
 
 
