@@ -281,10 +281,10 @@ def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(metadata, dict):
         raise ConfigError(f"`{section}.metadata` in `{manifest.path}` must be a table")
     for key in metadata:  # other tools own the rest of [*.metadata]: only near misses are ours
-        if key not in _TABLES and key.lower().startswith("task"):
+        if key not in _TABLES and key[:1].lower() == "t":
             import difflib
 
-            near = difflib.get_close_matches(key.lower().replace("_", "-"), _TABLES, n=1, cutoff=0.8)
+            near = difflib.get_close_matches(key.lower().replace("_", "-"), _TABLES, n=1, cutoff=0.75)
             if not near:
                 continue
             raise ConfigError(

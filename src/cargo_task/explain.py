@@ -131,6 +131,11 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     return "\n".join(lines) + "\n"
 
 
+# Programs that run other programs they are handed: granting one grants them all.
+RUNS_ANYTHING = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "xargs", "nohup", "nice",
+                           "timeout", "python", "python3", "perl", "ruby", "node", "make", "just"})
+
+
 def _processes(grants: Grants) -> list[str]:
     if not grants.commands:
         return ["processes: none (a task cannot start programs; grant some with `commands`)"]
@@ -138,6 +143,10 @@ def _processes(grants: Grants) -> list[str]:
 
     lines = ["processes: these host programs, with any further arguments:"]
     lines += [f"  {' '.join(words)} ..." for words in grants.commands]
+    for words in grants.commands:
+        if words[0] in RUNS_ANYTHING:
+            lines.append(f"  warning: `{words[0]}` runs whatever it is told to: the grant reaches "
+                         "every program on PATH (confined as below)")  # fmt: skip
     writable = list(dict.fromkeys(str(m.host) for m in grants.mounts if m.writable))  # once, not per path
     if confine.available():
         lines.append("  confined: they read the project, the task's read grants, the toolchain and "

@@ -302,6 +302,7 @@ class _HostPrograms:
         self.arguments = (task, grants, setup, scratch, deadline, outputs)
         self.calls = None
         self.timed_out = False  # a program outlived the task's time limit
+        self.refused: str | None = None  # the first refusal of a program it may not run
 
     def __call__(self, request):
         if self.calls is None:
@@ -314,7 +315,10 @@ class _HostPrograms:
                 deadline, stdout_fd=out, stderr_fd=err, cargo_target_dir=setup.cargo_target_dir,
             )  # fmt: skip
         outcome = self.calls.run(request)
-        self.timed_out = self.timed_out or getattr(outcome, "kind", None) == "timed-out"
+        kind = getattr(outcome, "kind", None)
+        self.timed_out = self.timed_out or kind == "timed-out"
+        if kind == "permission-denied" and self.refused is None:
+            self.refused = outcome.message  # said again by the tool if the task then fails
         return outcome
 
     def stop(self) -> None:
@@ -378,6 +382,9 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
         code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
         if programs.timed_out:  # the limit covers the programs: the run exceeded it
             raise _timed_out(task, grants.timeout or 0)
+        if code != 0 and programs.refused:  # the task's own report of it is Rust's Debug form
+            raise SandboxError(f"task `{task}` failed (exit {code}) after it was refused a program",
+                               help=programs.refused, exit_code=code)  # fmt: skip
     if len(received) > seen:  # asked to stop while the task was finishing, or /tmp removed
         raise _stopped_by(task, received[seen])
     return code

@@ -106,9 +106,14 @@ def _render_backtrace(frames: list[tuple[int, str, list[str]]]) -> str:
 
 
 def _trap_reason(message: str) -> str:
-    """`wasm trap: ...` from Wasmtime's message, which leads with a long backtrace and may
-    number its causes (`1: wasm trap: ...`)."""
+    """`wasm trap: ...` from Wasmtime's message: the causes after the last `Caused by:`
+    (numbered or not), never the backtrace above it, whose function names are the task's
+    to choose (a name may even hold a newline and a forged `wasm trap:` line)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        lines = lines[len(lines) - lines[::-1].index("Caused by:"):]
+    elif lines:
+        lines = lines[-1:]
     for line in lines:
         cause = line.partition(": ")[2] if line.partition(":")[0].isdigit() else line
         if cause.startswith("wasm trap:"):

@@ -37,6 +37,11 @@ fn main() {
             }
             Err(e) => println!("error={:?}: {e}", e.kind()),
         }
+    } else if args[0] == "try" {
+        if let Err(e) = command.output() {
+            eprintln!("Error: {e:?}");
+            std::process::exit(1);
+        }
     } else {
         match command.status() {
             Ok(s) => println!("status={:?}", s.code()),
@@ -119,6 +124,13 @@ def test_ungranted_programs_and_leading_arguments_are_refused_naming_the_grant(r
     error = said(result)["error"]
     assert error.startswith("PermissionDenied: "), error
     assert grant in error, error
+
+
+def test_a_task_that_fails_after_a_refusal_gets_the_tools_error_and_help(repo, env):
+    result = run(repo, env, "none", "try", "git", "rev-parse", "HEAD")
+    assert result.returncode == 1, result.stderr
+    assert "error: task `none` failed (exit 1) after it was refused a program" in result.stderr
+    assert 'help: task `none` may not run `git rev-parse HEAD`; to allow it, add `commands = ["git rev-parse"]`' in result.stderr
 
 
 def test_rustfmt_formats_a_file_the_task_may_write_and_not_one_it_may_not(repo, env):
@@ -216,3 +228,10 @@ def test_explain_lists_each_command_and_its_confinement(repo, env):
     assert "processes: these host programs, with any further arguments:\n  rustfmt ..." in result.stdout
     assert f"confined: they read the project" in result.stdout
     assert f"write only {repo / 'gen'} and a private temp dir" in result.stdout
+
+
+def test_explain_warns_that_a_shell_grant_reaches_every_program(repo, env):
+    result = run(repo, env, "--explain", "shell")
+    assert result.returncode == 0, result.stderr
+    assert "warning: `sh` runs whatever it is told to" in result.stdout
+    assert "warning: `bash` runs whatever it is told to" in result.stdout

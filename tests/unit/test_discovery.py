@@ -75,6 +75,8 @@ def test_path_key_points_at_a_file_elsewhere(tmp_path):
         ({"Cargo.toml": '[dependencies]\nx = "1"\n'}, "has neither a [package] nor a [workspace]", None),
         ({"Cargo.toml": PACKAGE + "[package.metadata.task.a]\nwrite = []\n"},
          "unknown table `package.metadata.task` in `{root}/Cargo.toml`", "did you mean `package.metadata.tasks`?"),
+        ({"Cargo.toml": PACKAGE + "[package.metadata.taks.a]\nwrite = []\n"},
+         "unknown table `package.metadata.taks`", "did you mean `package.metadata.tasks`?"),
         ({"Cargo.toml": PACKAGE + '[package.metadata.task-dependency]\nheck = "1"\n'},
          "unknown table `package.metadata.task-dependency`", "did you mean `package.metadata.task-dependencies`?"),
         ({"Cargo.toml": '[package]\nname = 3\n'}, "`package.name` in `{root}/Cargo.toml` must be a string", None),
