@@ -174,7 +174,7 @@ def _build_lines(selection: Selection, environ: dict[str, str], abi: int) -> lis
     from cargo_task import build
 
     toolchain = build.Toolchain.from_environment(environ, selection.task.owner.root)
-    directory = selection.scaffold().directory
+    directory = selection.scaffold().target_dir
     if abi:
         lines = [f"build: confined (Landlock ABI {abi}): cargo, rustc, build scripts and proc-macros "
                  "read only the project, the toolchain, cargo's downloaded sources and system "
