@@ -87,9 +87,13 @@ def package_name(owner: Owner) -> str:
 
 
 def package_dir_name(owner: Owner) -> str:
-    """A digest of the owner (its directory and name), after a readable, sanitised prefix:
-    one file-name component whatever the package is called."""
-    digest = hashlib.sha256(os.fsencode(owner.root) + b"\0" + owner.key.encode("utf-8", "surrogatepass"))
+    """A digest of the owner (its directory and name) and of where this cargo-task is
+    installed, after a readable, sanitised prefix: one file-name component whatever the
+    package is called. The generated manifest names files of the installation (the guest
+    crate, the rustc wrapper), so two installations used on one project (a pipx one and a
+    development one) each keep their own package warm instead of rebuilding each other's."""
+    digest = hashlib.sha256(os.fsencode(owner.root) + b"\0" + owner.key.encode("utf-8", "surrogatepass")
+                            + b"\0" + os.fsencode(guest_crate()))  # fmt: skip
     readable = _readable(owner.key)
     return f"{readable}-{digest.hexdigest()[:16]}" if readable else digest.hexdigest()[:16]
 
