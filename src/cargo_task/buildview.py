@@ -352,7 +352,10 @@ def protected(project: Project, tasks: list[Task], environ: dict[str, str], cach
     cache = Cache(cache_root)
     build_root = project.target_dir / "cargo-task"
     owners = {t.owner.root: t.owner for t in tasks}.values()
-    found += task_build_sources(r for o in owners for r in _records_of(cache, render(o, build_root).directory))
+    found += task_build_sources(
+        (name.partition(".")[0], record.stamps)
+        for o in owners for name, record in cache.records_of(render(o, build_root).directory)
+    )
     return list(dict.fromkeys(found))
 
 
@@ -375,16 +378,6 @@ def well_known(package_roots: list[Path], tasks: list[Task], environ: dict[str, 
         if not any(directory == r or directory in r.parents for r in roots):
             found.append(Protected(directory, f"the modules of task `{task.name}`"))
     return found + cargo_output(target_dir)
-
-
-def _records_of(cache, package_dir: Path) -> list[tuple[str, list[Stamp]]]:
-    """(task, stamps) of every build of an owner's tasks the cache remembers."""
-    found = []
-    for entry in sorted(cache._record_path(package_dir, "x").parent.glob("*.json")):
-        record = cache.load_record(package_dir, entry.stem)
-        if record is not None:
-            found.append((entry.stem.partition(".")[0], record.stamps))
-    return found
 
 
 def check_task_inputs(task: Task, sources: list[str], tasks: list[Task], project_root: Path) -> None:

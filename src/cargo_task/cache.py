@@ -70,6 +70,17 @@ class Cache:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def records_of(self, package_dir: Path) -> list[tuple[str, Record]]:
+        """(record name, record) of every build of one generated package's tasks; names are
+        `TASK.VARIANT` (one per toolchain selection)."""
+        directory = self._record_path(package_dir, "-").parent
+        try:
+            names = sorted(entry.name[: -len(".json")] for entry in directory.iterdir() if entry.name.endswith(".json"))
+        except OSError:
+            return []
+        found = [(name, self.load_record(package_dir, name)) for name in names]
+        return [(name, record) for name, record in found if record is not None]
+
     def save_record(self, package_dir: Path, task: str, record: Record) -> None:
         path = self._record_path(package_dir, task)
         data = {"version": _RECORD_VERSION, "fingerprint": record.fingerprint,
