@@ -284,7 +284,7 @@ def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:
         if key not in _TABLES and key[:1].lower() == "t":
             import difflib
 
-            near = difflib.get_close_matches(key.lower().replace("_", "-"), _TABLES, n=1, cutoff=0.75)
+            near = difflib.get_close_matches(key.lower().replace("_", "-"), _TABLES, n=1, cutoff=0.8)
             if not near:
                 continue
             raise ConfigError(
