@@ -95,6 +95,9 @@ def parse_options(words: Sequence[str]) -> Options:
         elif name in _VALUES:
             if not equals:
                 if not words:
+                    if name == "--explain":
+                        raise TaskError("a value is required for `--explain` but none was supplied",
+                                        help="name a task: `cargo task` lists them")  # fmt: skip
                     raise _usage_error(f"a value is required for `{name}` but none was supplied")
                 value = words.pop(0)
             key = _VALUES[name]
