@@ -186,8 +186,9 @@ def build_task(
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)} if on_main_thread else {}
     started: list = []
-    private = tempfile.mkdtemp(prefix="cargo-task-build-")  # mode 0700
+    private = None
     try:
+        private = tempfile.mkdtemp(prefix="cargo-task-build-")  # mode 0700
         config = Path(private) / "config.toml"
         config.write_text(private_config(toolchain))
         command += ["--config", str(config)]
@@ -210,20 +211,20 @@ def build_task(
         probe, cargo = started[-2:]
         root = _sysroot(toolchain, probe)  # a missing target: cargo's errors would repeat it
         code = cargo.wait()
+    except OSError as e:  # the private directory, the configuration, the target directory
+        _stop_all(started)
+        raise BuildError(f"could not prepare the build of task `{task}`: {e.strerror} ({e.filename})",
+                         help="check that TMPDIR and the target directory are writable") from None  # fmt: skip
     except BaseException as e:
-        for process in started:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            process.wait()
+        _stop_all(started)
         if isinstance(e, _Stopped):
             name = signal.Signals(e.signum).name
             raise BuildError(f"the build of task `{task}` was terminated ({name})",
                              exit_code=128 + e.signum) from None  # fmt: skip
         raise
     finally:
-        _remove_private(private)
+        if private is not None:
+            _remove_private(private)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if code != 0:
@@ -234,6 +235,17 @@ def build_task(
                "(see `cargo task --explain`)" if confinement is not None else ""),
         )
     return root
+
+
+def _stop_all(started: list) -> None:
+    import signal
+
+    for process in started:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        process.wait()
 
 
 def _remove_private(directory: str) -> None:

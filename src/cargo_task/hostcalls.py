@@ -456,8 +456,10 @@ _subreaper = False
 
 
 def _children() -> list[int]:
-    """The tool's child processes, from /proc (ppid is field 4 of /proc/PID/stat)."""
-    me, found = os.getpid(), []
+    """The tool's children outside its own session, from /proc (after the name: state, ppid,
+    pgrp, session): programs run in sessions of their own, so their orphans are there too,
+    while anything else the process started (a test runner's helpers) is left alone."""
+    me, mine, found = os.getpid(), os.getsid(0), []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -465,7 +467,7 @@ def _children() -> list[int]:
                     fields = file.read().rpartition(b")")[2].split()
             except OSError:
                 continue
-            if len(fields) > 1 and int(fields[1]) == me:
+            if len(fields) > 3 and int(fields[1]) == me and int(fields[3]) != mine:
                 found.append(int(entry))
     return found
 

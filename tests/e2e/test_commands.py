@@ -186,40 +186,51 @@ def _accept(server) -> bool:
         return False
 
 
+# A `sleep` duration no other run of the suite uses: pgrep sees the whole machine.
+UNIQUE = f"{os.getpid() % 100000:05d}"
+
+
 def _running(marker: str) -> list[str]:
     found = subprocess.run(["pgrep", "-f", f"^{marker}"], capture_output=True, text=True).stdout.split()
     return [pid for pid in found if pid != str(os.getpid())]
 
 
+def _gone(marker: str, seconds: float = 10) -> bool:
+    """Whether no process matches within `seconds` (a killed process takes a moment to go)."""
+    deadline = time.monotonic() + seconds
+    while _running(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_the_tasks_timeout_ends_the_program_and_nothing_is_left_running(repo, env):
-    result = run(repo, env, "slow", "output", "sleep", "1000.25")
+    result = run(repo, env, "slow", "output", "sleep", f"1000.25{UNIQUE}")
     assert result.returncode == 124, result.stdout + result.stderr
     assert "time limit of 2s" in result.stderr
-    time.sleep(0.3)
-    assert _running("sleep 1000.25") == []
+    assert _gone(f"sleep 1000.25{UNIQUE}")
 
 
 def test_ctrl_c_ends_the_task_and_its_program(repo, env):
     run(repo, env, "waits", "output", "sleep", "0")  # build first
-    process = subprocess.Popen([CARGO_TASK, "-q", "waits", "output", "sleep", "1000.5"], cwd=repo, env=env,
+    process = subprocess.Popen([CARGO_TASK, "-q", "waits", "output", "sleep", f"1000.5{UNIQUE}"], cwd=repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
-    while not _running("sleep 1000.5"):
+    while not _running(f"sleep 1000.5{UNIQUE}"):
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    time.sleep(0.3)
-    assert _running("sleep 1000.5") == []
+    assert _gone(f"sleep 1000.5{UNIQUE}")
 
 
-@pytest.mark.parametrize("script", ["setsid -f sleep 1000.75", "(setsid sleep 1000.75 &)"])
+@pytest.mark.parametrize("script", [f"setsid -f sleep 1000.75{UNIQUE}", f"(setsid sleep 1000.75{UNIQUE} &)"])
 def test_a_program_that_leaves_its_group_does_not_outlive_the_task(repo, env, script):
     result = run(repo, env, "shell", "output", "sh", "-c", script)
     assert result.returncode == 0, result.stderr
-    time.sleep(0.3)
-    assert _running("sleep 1000.75") == []
+    assert _gone(f"sleep 1000.75{UNIQUE}")
 
 
 def test_explain_lists_each_command_and_its_confinement(repo, env):
