@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -658,6 +659,23 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+
+@contextmanager
+def work_directory(requested: Path | None, prefix: str):
+    """The scratch directory: the one asked for (created, kept), else a temporary one,
+    removed afterwards whatever happens."""
+    if requested is not None:
+        requested = requested.resolve()
+        requested.mkdir(parents=True, exist_ok=True)
+        yield requested
+        return
+    scratch = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield Path(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (7 warm, 2 cold)")
@@ -676,14 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup = 1 if args.quick else 2
     sections = set(args.sections.split(","))
 
-    scratch = None
-    if args.workdir is not None:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        scratch = tempfile.mkdtemp(prefix="cargo-task-bench-")
-        workdir = Path(scratch)
-    try:
+    with work_directory(args.workdir, "cargo-task-bench-") as workdir:
         setup = make_setup(workdir)
         info = machine_info(setup)
         log(f"work directory {workdir}; {runs} warm rounds, {cold_runs} cold rounds")
@@ -713,9 +724,6 @@ def main(argv: list[str] | None = None) -> int:
         if setup.bytecode_env_was_set:
             notes.append("PYTHONDONTWRITEBYTECODE was set in the caller's environment; it is "
                          "removed for the timed commands except where a row says otherwise")  # fmt: skip
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable.startswith(str(Path.cwd())) else sys.executable
     command = " ".join([python, os.path.relpath(__file__), *(sys.argv[1:] if argv is None else argv)])

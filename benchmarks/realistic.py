@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
-from bench import BenchError, Command, Stat, fmt_seconds, log, machine_info, make_setup  # noqa: E402
+from bench import BenchError, Command, Stat, fmt_seconds, log, machine_info, make_setup, work_directory  # noqa: E402
 
 TARGET = "wasm32-wasip2"
 DEFAULT_ROUNDS = (5, 3, 2, 1)  # warm, edit, cold, one-off builds (row D, the levers)
@@ -581,14 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     warm, edit, cold, builds = args.rounds
     sections = [s.strip().upper() for s in args.sections.split(",")]
 
-    scratch = None
-    if args.workdir is not None:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        scratch = tempfile.mkdtemp(prefix="cargo-task-realistic-")
-        workdir = Path(scratch)
-    try:
+    with work_directory(args.workdir, "cargo-task-realistic-") as workdir:
         setup = make_setup(workdir)
         info = machine_info(setup)
         through_cargo = Command([setup.cargo, "task", "--version"], workdir, setup.env).checked().stdout.strip()
@@ -625,9 +618,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise BenchError(f"unknown section {section!r} (A-F)")
         info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         info["benchmark wall time"] = f"{time.monotonic() - START:.0f} s"
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
     command = " ".join([python, os.path.relpath(__file__), *argv])
