@@ -37,7 +37,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, field
