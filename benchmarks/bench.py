@@ -743,11 +743,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run_script(main: Callable[[], int], name: str) -> None:
+    """A benchmark script's exit: its code, one `error:` line for a BenchError, 130 on Ctrl-C."""
     try:
         sys.exit(main())
     except BenchError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_script(main, "bench")

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
-from bench import BenchError, Command, Stat, fmt_seconds, log, machine_info, make_setup, work_directory  # noqa: E402
+from bench import BenchError, Command, Stat, fmt_seconds, log, machine_info, make_setup, run_script, work_directory  # noqa: E402
 
 TARGET = "wasm32-wasip2"
 DEFAULT_ROUNDS = (5, 3, 2, 1)  # warm, edit, cold, one-off builds (row D, the levers)
@@ -638,10 +638,4 @@ def main(argv: list[str] | None = None) -> int:
 START = time.monotonic()
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        print(f"realistic: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_script(main, "realistic")

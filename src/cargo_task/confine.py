@@ -378,10 +378,6 @@ def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subproce
     process stays unconfined. Raises ConfinementError when Landlock is unavailable or the
     rules cannot be built, and whatever Popen raises (FileNotFoundError, ...). Popen's
     `user`, `group` and `extra_groups` cannot work: the child has no capability to switch."""
-    import signal
-    import subprocess
-    import threading
-
     abi = abi_version()
     if abi == 0:
         raise ConfinementError(
@@ -390,31 +386,43 @@ def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subproce
         )
     last_cap = last_capability()
     ruleset = _ruleset(confinement, abi)
+    try:
+        return start_on_fresh_thread(
+            argv, popen_kwargs, lambda: _restrict_current_thread(ruleset, confinement.network, last_cap)
+        )
+    finally:
+        os.close(ruleset)
+
+
+def start_on_fresh_thread(argv: list[str], popen_kwargs: dict, prepare=None) -> subprocess.Popen:
+    """Popen from a short-lived thread with no blocked signals (a child inherits its
+    starter's mask, and the caller may block SIGINT), after `prepare()` on that thread: the
+    restrictions it applies end with the thread. Unconfined when `prepare` is None."""
+    import signal
+    import subprocess
+    import threading
+
     outcome: list = []
 
-    def confined() -> None:
+    def start() -> None:
         try:
-            # The child inherits this thread's signal mask (a caller may block SIGINT).
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
-            _restrict_current_thread(ruleset, confinement.network, last_cap)
+            if prepare is not None:
+                prepare()
             outcome.append(subprocess.Popen(argv, **popen_kwargs))
         except BaseException as e:  # raised again on the calling thread
             outcome.append(e)
 
+    thread = threading.Thread(target=start, name="program-start", daemon=True)
+    thread.start()
     try:
-        # The thread ends right after Popen returns, taking its restrictions with it.
-        thread = threading.Thread(target=confined, name="confined-spawn", daemon=True)
-        thread.start()
-        try:
-            thread.join()
-        except BaseException:  # Ctrl-C in the caller: never leave a child nobody holds
-            thread.join()
-            if outcome and not isinstance(outcome[0], BaseException):
-                outcome[0].kill()
-                outcome[0].wait()
-            raise
-    finally:
-        os.close(ruleset)
+        thread.join()
+    except BaseException:  # Ctrl-C in the caller: never leave a child nobody holds
+        thread.join()
+        if outcome and not isinstance(outcome[0], BaseException):
+            outcome[0].kill()
+            outcome[0].wait()
+        raise
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]

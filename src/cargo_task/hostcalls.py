@@ -368,7 +368,7 @@ class HostCalls:
             if confine.abi_version() > 0:
                 process = confine.spawn(self._confinement(program, executable), argv, **options)
             elif self.grants.allow_unconfined_commands:
-                process = _unconfined(argv, options)
+                process = confine.start_on_fresh_thread(argv, options)
             else:
                 raise _Refusal("other", f"`{program}` cannot be confined here (this system offers "
                                "no Landlock); a task may run host programs unconfined only with "
@@ -477,26 +477,6 @@ def _kill_group(group: int) -> None:
         os.killpg(group, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _unconfined(argv: list[str], options: dict) -> subprocess.Popen:
-    """Popen from a fresh thread with no blocked signals: the guest's thread blocks the
-    stopping signals, and a child inherits its starter's mask."""
-    outcome: list = []
-
-    def start() -> None:
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, ())
-            outcome.append(subprocess.Popen(argv, **options))
-        except BaseException as e:
-            outcome.append(e)
-
-    thread = threading.Thread(target=start, name="host-program", daemon=True)
-    thread.start()
-    thread.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
 
 
 def _exited(pid: int) -> bool:

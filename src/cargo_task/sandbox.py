@@ -314,11 +314,13 @@ class _HostPrograms:
                 task, setup.table, grants, setup.environ, Path(scratch) if scratch else None,
                 deadline, stdout_fd=out, stderr_fd=err, cargo_target_dir=setup.cargo_target_dir,
             )  # fmt: skip
+        from cargo_task.hostcalls import CommandRefused
+
         outcome = self.calls.run(request)
-        kind = getattr(outcome, "kind", None)
-        self.timed_out = self.timed_out or kind == "timed-out"
-        if kind == "permission-denied" and self.refused is None:
-            self.refused = outcome.message  # said again by the tool if the task then fails
+        if isinstance(outcome, CommandRefused):
+            self.timed_out = self.timed_out or outcome.kind == "timed-out"
+            if outcome.kind == "permission-denied" and self.refused is None:
+                self.refused = outcome.message  # said again by the tool if the task then fails
         return outcome
 
     def stop(self) -> None:

@@ -237,7 +237,7 @@ def test_explain_lists_each_command_and_its_confinement(repo, env):
     result = run(repo, env, "--explain", "fmt")
     assert result.returncode == 0, result.stderr
     assert "processes: these host programs, with any further arguments:\n  rustfmt ..." in result.stdout
-    assert f"confined: they read the project" in result.stdout
+    assert "confined: they read the project" in result.stdout
     assert f"write only {repo / 'gen'} and a private temp dir" in result.stdout
 
 

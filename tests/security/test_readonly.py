@@ -103,7 +103,7 @@ def test_raw_wasi_truncate_on_read_only_open(wasi_arena, clean_wasi_out):
         "open-trunc|../outside/shared|ok.txt": "ERR not-permitted",
         "open-trunc|out|to-ro": "ERR not-permitted",  # via a link in the writable grant
         "open-trunc-nofollow|out|to-ro": "ERR loop",
-        f"open-create|/|data/new": "ERR not-permitted",
+        "open-create|/|data/new": "ERR not-permitted",
         f"open-write|/|{RO_FILE}": "ERR not-permitted",
         f"setsize-fd|/|{RO_FILE}": "ERR not-permitted",
         f"write-fd|/|{RO_FILE}": "ERR not-permitted",

@@ -6,7 +6,6 @@ import tomllib
 from cargo_task.scaffold import guest_crate
 from pathlib import Path
 
-import pytest
 
 from cargo_task.build import Toolchain, build_environment, proxy_url
 from cargo_task.cache import Cache, Record, component_key
