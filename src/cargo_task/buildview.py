@@ -27,8 +27,12 @@ from cargo_task.fingerprint import Stamp, dep_info_sources, stamp, still_fresh
 from cargo_task.workspace import Project
 
 _VERSION = 2
-_BUILD_SCRIPT_KINDS = ("custom-build",)
-_PROC_MACRO_KINDS = ("proc-macro",)
+# `cargo metadata` target kinds of code that runs on the host at build time.
+BUILD_SCRIPT, PROC_MACRO = "custom-build", "proc-macro"
+
+
+def _is(target: dict, kind: str) -> bool:
+    return kind in target.get("kind", [])
 
 
 class Protected(NamedTuple):
@@ -60,14 +64,13 @@ def from_metadata(metadata: dict, task_dependency_roots: Iterable[Path] = ()) ->
         found.append(Protected(_real(root / "Cargo.lock"), f"the lock file of package `{name}`"))
         feeds_tasks = _real(root) in dependency_roots
         for target in package.get("targets", []):
-            kinds = target.get("kind", [])
             source = Path(target["src_path"])
-            if any(k in _BUILD_SCRIPT_KINDS for k in kinds):
+            if _is(target, BUILD_SCRIPT):
                 found.append(Protected(_real(source), f"the build script of package `{name}`, "
                                        "which runs on the host at every build"))  # fmt: skip
                 found.append(Protected(_real(_source_dir(source, root)),
                                        f"the build script's sources of package `{name}`"))  # fmt: skip
-            elif any(k in _PROC_MACRO_KINDS for k in kinds):
+            elif _is(target, PROC_MACRO):
                 found.append(Protected(_real(_source_dir(source, root)), f"the sources of "
                                        f"proc-macro package `{name}`, which runs on the host at build time"))  # fmt: skip
             elif feeds_tasks:
@@ -276,10 +279,10 @@ def cargo_view(root_manifest: Path, dependencies: list[Path], environ: dict[str,
             seen.add(str(_real(package["manifest_path"])))
             inputs.append(package["manifest_path"])
             roots.setdefault(package["name"], []).append(str(Path(package["manifest_path"]).parent))
-            if any("custom-build" in t.get("kind", []) for t in package.get("targets", [])):
+            if any(_is(t, BUILD_SCRIPT) for t in package.get("targets", [])):
                 scripts.setdefault(package["name"], []).append(str(Path(package["manifest_path"]).parent))
             macros |= {t["name"].replace("-", "_") for t in package.get("targets", [])
-                       if any(k in _PROC_MACRO_KINDS for k in t.get("kind", []))}  # fmt: skip
+                       if _is(t, PROC_MACRO)}  # fmt: skip
             queue += [Path(d["path"]) / "Cargo.toml" for d in package.get("dependencies", []) if d.get("path")]
         seen.add(str(_real(manifest)))
     view = CargoView(protected, sorted(macros), roots, sorted(set(targets)), scripts)
