@@ -271,21 +271,29 @@ def private_config(toolchain: Toolchain) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config_env_names(toolchain: Toolchain) -> list[str]:
-    """The names set by `[env]` tables of the cargo configuration a build reads."""
+def cargo_configs(toolchain: Toolchain) -> list[tuple[Path, dict]]:
+    """The cargo configuration files a build in `toolchain.cwd` reads, parsed; a broken one
+    is left out (cargo reports it itself)."""
     import tomllib
 
     from cargo_task.fingerprint import cargo_config_files
 
-    names: set[str] = set()
+    found = []
     for path in cargo_config_files(toolchain.cwd, toolchain.env):
         if path.name.startswith("config") and path.is_file():
             try:
-                table = tomllib.loads(path.read_text(encoding="utf-8")).get("env")
+                found.append((path, tomllib.loads(path.read_text(encoding="utf-8"))))
             except (OSError, ValueError):
-                continue  # cargo reports a broken configuration file itself
-            if isinstance(table, dict):
-                names |= set(table)
+                continue
+    return found
+
+
+def config_env_names(toolchain: Toolchain) -> list[str]:
+    """The names set by `[env]` tables of the cargo configuration a build reads."""
+    names: set[str] = set()
+    for _, data in cargo_configs(toolchain):
+        if isinstance(data.get("env"), dict):
+            names |= set(data["env"])
     return sorted(names)
 
 

@@ -197,19 +197,13 @@ def _build_lines(selection: Selection, environ: dict[str, str], abi: int) -> lis
 
 def _configured_programs(toolchain) -> list[str]:
     """Programs and flags that cargo configuration or the toolchain files add to a build."""
+    from cargo_task.build import cargo_configs
     from cargo_task.fingerprint import cargo_config_files
 
-    found = []
-    for path in cargo_config_files(toolchain.cwd, toolchain.env):
-        if not path.is_file():
-            continue
-        if path.name.startswith("rust-toolchain"):
-            found.append(f"the toolchain that `{path}` selects")
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+    found = [f"the toolchain that `{path}` selects"
+             for path in cargo_config_files(toolchain.cwd, toolchain.env)
+             if path.name.startswith("rust-toolchain") and path.is_file()]  # fmt: skip
+    for path, data in cargo_configs(toolchain):
         build = data.get("build") if isinstance(data.get("build"), dict) else {}
         for key in ("rustc", "rustc-wrapper", "rustc-workspace-wrapper", "rustflags"):
             if key in build:

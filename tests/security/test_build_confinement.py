@@ -141,3 +141,17 @@ def test_the_private_build_directory_is_the_only_thing_written(small_project):
     assert result.returncode == 0 and result.stdout == "module alpha\n", describe(result)
     assert not diff(before, snapshot(small_project.root, ("target",)))
     assert Path(small_project.root / "target" / "cargo-task").is_dir()
+
+
+def test_explain_lists_what_the_users_configuration_runs_at_build_time(small_project):
+    small_project.write(".cargo/config.toml", '[build]\nrustflags = ["-Cdebug-assertions"]\n'
+                        '[target.wasm32-wasip2]\nrunner = "my-runner"\n[env]\nFROM_CONFIG = "v"\n')  # fmt: skip
+    small_project.write("rust-toolchain.toml", '[toolchain]\nchannel = "stable"\n')
+    small_project.tasks({"t": "{}"})
+    result = small_project.run("--explain", "t")
+    assert result.returncode == 0, describe(result)
+    root = small_project.root
+    assert f"runs on the host: the toolchain that `{root / 'rust-toolchain.toml'}` selects" in result.stdout
+    assert f"runs on the host: build.rustflags = ['-Cdebug-assertions'] (from `{root / '.cargo/config.toml'}`)" in result.stdout
+    assert "runs on the host: target.wasm32-wasip2.runner = 'my-runner'" in result.stdout
+    assert "cargo [env] entries blanked for the build: FROM_CONFIG" in result.stdout
