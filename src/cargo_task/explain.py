@@ -101,6 +101,14 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     for (host, writable), guests in seen_at.items():
         access = "writable " if writable else "read-only"
         lines.append(f"  {access}  {host} -> {' and '.join(guests)}")
+    for file in grants.files:
+        access = "writable " if file.writable else "read-only"
+        guests = " and ".join(os.path.normpath(os.path.join(g, file.host.name)) for g in file.guests)
+        lines.append(f"  {access}  {file.host} -> {guests} (this file alone: the task sees a copy "
+                     + ("that is written back when it ends)" if file.writable else "of it)"))
+    if grants.files:
+        lines.append("  read-only  the other files beside a granted file, as copies (where the task "
+                     "may read them)")
     if grants.tmp:
         lines.append("  writable   a fresh private directory, removed after the run -> /tmp")
     lines.append("  nothing else of the host's file system")
@@ -148,6 +156,7 @@ def _processes(grants: Grants) -> list[str]:
             lines.append(f"  warning: `{words[0]}` runs whatever it is told to: the grant reaches "
                          "every program on PATH (confined as below)")  # fmt: skip
     writable = list(dict.fromkeys(str(m.host) for m in grants.mounts if m.writable))  # once, not per path
+    writable += [str(f.host) for f in grants.files if f.writable]
     if confine.available():
         lines.append("  confined: they read the project, the task's read grants, the toolchain and "
                      "system directories; write only " + (", ".join(writable) + " and " if writable else "")

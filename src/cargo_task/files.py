@@ -140,6 +140,25 @@ class PrivateTree:
         )
 
 
+def open_directory_without_links(path: str) -> int:
+    """A descriptor for the directory `path`, failing if any component is now a symlink.
+
+    Grants were checked for links when decided; opening each component with O_NOFOLLOW
+    closes the window in which a running task could swap a directory for a link.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    fd = os.open("/", flags)
+    try:
+        for part in path.strip("/").split("/"):
+            if part:
+                parent, fd = fd, os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(parent)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def remove_tree(path: str | os.PathLike[str]) -> None:
     """Remove `path` and everything below it, however deep or wide, without following links.
 

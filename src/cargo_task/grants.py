@@ -36,6 +36,16 @@ class Mount(NamedTuple):
     writable: bool
 
 
+class FileGrant(NamedTuple):
+    """One file a task may read or write, without the rest of its directory. WASI preopens
+    are directories, so the task sees, at the file's directory (`guests`: as written, and at
+    its host path), a private staging directory (`staging.py`) that holds a copy of it."""
+
+    host: Path  # the file, by its real path
+    guests: tuple[str, ...]
+    writable: bool
+
+
 class Grants(NamedTuple):
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
@@ -48,19 +58,22 @@ class Grants(NamedTuple):
     writes_protected: tuple[Path, ...]  # protected paths a write grant covers (allowed)
     commands: tuple[tuple[str, ...], ...] = ()  # programs (with leading arguments) it may run
     allow_unconfined_commands: bool = False  # run them even where Landlock is missing
+    files: tuple[FileGrant, ...] = ()  # single files, beyond what `mounts` already grant
 
 
 def _inside(path: Path, directory: Path) -> bool:
     return path == directory or directory in path.parents
 
 
-def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
+def _grant_path(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount | FileGrant:
+    """A checked `read`/`write` path: a directory to mount, or one file to stage."""
     host = Path(os.path.normpath(grant.host))
-    if not host.is_dir():
-        problem = "does not exist" if not host.exists() else "is not a directory"
+    if not host.is_dir() and not host.is_file():
+        problem = "does not exist" if not os.path.lexists(host) else "is neither a directory nor a file"
         raise ConfigError(
             f"task `{task.name}`: `{key}` path `{grant.written}` ({host}) {problem}",
-            help=f"create it, or remove it from `{key}` in the task's table",
+            help=f"create it (a directory, or a file for a one-file grant), or remove it from "
+            f"`{key}` in the task's table",
         )
     absolute = os.path.isabs(grant.written)
     real = Path(os.path.realpath(host))
@@ -69,7 +82,7 @@ def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
             f"task `{task.name}`: `{key}` path `{grant.written}` is `{real}`, which is never "
             "granted: it would show the task other processes (the tool's own environment "
             "included), devices or the whole system",
-            help=f"grant the directories the task needs, not `{real}`",
+            help=f"grant the directories or files the task needs, not `{real}`",
         )
     # A link on the way (even one a task planted earlier) would carry the grant elsewhere.
     base = "/" if absolute else os.path.realpath(grant.base)
@@ -78,10 +91,24 @@ def _mount(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount:
         raise ConfigError(
             f"task `{task.name}`: `{key}` path `{grant.written}` goes through a symbolic link "
             f"and would grant `{real}`",
-            help="grant the real directory by its own path, or remove the link",
+            help="grant the real path, or remove the link",
         )
-    guest = host.as_posix() if absolute else os.path.relpath(host, task.owner.root)
-    return Mount(real, guest, writable)
+    if real.parent == Path("/") and not real.is_dir():
+        raise ConfigError(
+            f"task `{task.name}`: `{key}` path `{grant.written}` is a file directly in `/`, "
+            "which cannot be granted on its own (its directory is the whole system)",
+            help="move the file into a directory of its own and grant it there",
+        )
+    if real.is_dir():
+        guest = host.as_posix() if absolute else os.path.relpath(host, task.owner.root)
+        return Mount(real, guest, writable)
+    # A file: its directory is what WASI can preopen; `staging` shows the task a private
+    # copy of it there (see FileGrant).
+    directory = host.parent
+    guest = directory.as_posix() if absolute else os.path.relpath(directory, task.owner.root)
+    at_host_path = os.path.normpath(os.path.join(task.owner.root, guest))
+    guests = (guest,) if guest in (at_host_path, "/") else (guest, at_host_path)
+    return FileGrant(real, guests, writable)
 
 
 def real_root(task: Task) -> Path:
@@ -105,33 +132,53 @@ def _overlap(a: Path, b: Path) -> bool:
     return _inside(a, b) or _inside(b, a)
 
 
+def shown_file(grant: FileGrant) -> str:
+    """A file grant as the task names it: `CHANGELOG.md`, `docs/notes.md`."""
+    return os.path.normpath(os.path.join(grant.guests[0], grant.host.name))
+
+
+def _beyond_mounts(files: list[FileGrant], mounts: list[Mount]) -> list[FileGrant]:
+    """The file grants a directory grant does not already give (a file in a writable
+    directory, or a file to read in any granted directory, needs no staging); a file granted
+    both ways is written."""
+    chosen: dict[Path, FileGrant] = {}
+    for grant in files:
+        if any(_inside(grant.host, m.host) and (m.writable or not grant.writable) for m in mounts):
+            continue
+        if grant.host not in chosen or grant.writable:
+            chosen[grant.host] = grant
+    return list(chosen.values())
+
+
 def _check_writes(
-    task: Task, mounts: list[Mount], protected: list[Protected], cache_dir: Path
+    task: Task, mounts: list[Mount], files: list[FileGrant], protected: list[Protected], cache_dir: Path
 ) -> tuple[Path, ...]:
     covered: list[Path] = []
-    for mount in (m for m in mounts if m.writable):
-        if _overlap(mount.host, cache_dir):
+    writable = [(m.host, m.guest) for m in mounts if m.writable]
+    writable += [(f.host, shown_file(f)) for f in files if f.writable]
+    for host, guest in writable:
+        if _overlap(host, cache_dir):
             raise ConfigError(
-                f"task `{task.name}`: `write` path `{mount.guest}` overlaps cargo-task's "
+                f"task `{task.name}`: `write` path `{guest}` overlaps cargo-task's "
                 f"cache of compiled code ({cache_dir}), which is never writable",
                 help="grant a directory outside it",
             )
-        for item in (p for p in protected if _overlap(mount.host, p.path)):
+        for item in (p for p in protected if _overlap(host, p.path)):
             if not task.settings.allow_write_manifest:
-                raise _refused(task, mount, item)
+                raise _refused(task, host, guest, item)
             covered.append(item.path)
     return tuple(dict.fromkeys(covered))
 
 
-def _refused(task: Task, mount: Mount, item: Protected) -> ConfigError:
-    if _inside(mount.host, item.path):  # nothing narrower can help
+def _refused(task: Task, host: Path, guest: str, item: Protected) -> ConfigError:
+    if _inside(host, item.path):  # nothing narrower can help
         help = ("nothing inside it can be granted; write elsewhere, or set "
                 "`allow-write-manifest = true` in the task's table if the task really must")  # fmt: skip
     else:
         help = (f"grant a directory that does not contain `{item.path}`, or set "
                 "`allow-write-manifest = true` in the task's table if the task really must")  # fmt: skip
     return ConfigError(
-        f"task `{task.name}`: `write` path `{mount.guest}` would let the task change "
+        f"task `{task.name}`: `write` path `{guest}` would let the task change "
         f"`{item.path}` ({item.why})",
         help=help,
     )
@@ -173,12 +220,16 @@ def grant(
     cache_dir: Path,
 ) -> Grants:
     settings = task.settings
-    mounts = [Mount(real_root(task), "/", writable=False)]
-    mounts += [_mount(task, "read", g, False) for g in settings.read or ()]
-    mounts += [_mount(task, "write", g, True) for g in settings.write or ()]
+    mounts: list[Mount] = [Mount(real_root(task), "/", writable=False)]
+    files: list[FileGrant] = []
+    for key, paths, writable in (("read", settings.read, False), ("write", settings.write, True)):
+        for path in paths or ():
+            granted = _grant_path(task, key, path, writable)
+            (files if isinstance(granted, FileGrant) else mounts).append(granted)  # type: ignore[arg-type]
+    files = _beyond_mounts(files, mounts)
     covered: tuple[Path, ...] = ()
     if settings.write:
-        covered = _check_writes(task, mounts, protected(), Path(os.path.realpath(cache_dir)))
+        covered = _check_writes(task, mounts, files, protected(), Path(os.path.realpath(cache_dir)))
     mounts += _at_host_paths(task, mounts)
     if settings.commands and not settings.allow_unconfined_commands:
         from cargo_task import confine
@@ -205,4 +256,5 @@ def grant(
         writes_protected=covered,
         commands=settings.commands or (),
         allow_unconfined_commands=bool(settings.allow_unconfined_commands),
+        files=tuple(files),
     )

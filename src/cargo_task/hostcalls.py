@@ -48,9 +48,11 @@ empty output; without it both are captured, each up to OUTPUT_LIMIT (a note at t
 stderr says when something was cut).
 
 Confinement. Read: the system (confine.SYSTEM_READ), the project and every directory the
-task may read (for `git`, also the `.git` of a repository that begins above the project),
+task may read, each file of a one-file grant (for `git`, also the `.git` of a repository that begins above the project),
 RUSTUP_HOME, CARGO_HOME's `bin`, `registry`, `git` and configuration (never
-its credentials), and the program itself. Write: the task's writable directories, its
+its credentials), and the program itself. Write: the task's writable directories and
+files (a one-file grant's file alone: the program works on the host's file, which the task's
+changes reach before it starts, see `staging.py`), its
 private `/tmp`, the private HOME, and for `cargo` a private target directory (see below).
 TCP only with `network = true`. Without Landlock a program runs only with
 `allow-unconfined-commands = true`; otherwise the call fails (`other`).
@@ -164,12 +166,16 @@ class HostCalls:
 
     def __init__(self, task_name: str, table: str, grants: Grants, environ: dict[str, str],
                  scratch: Path | None, deadline: float | None, stdout_fd: int = 1,
-                 stderr_fd: int = 2, cargo_target_dir: Path | None = None):  # fmt: skip
+                 stderr_fd: int = 2, cargo_target_dir: Path | None = None,
+                 file_directories: tuple[Mount, ...] = ()):  # fmt: skip
         self.task, self.table, self.grants, self.environ = task_name, table, grants, environ
         self.scratch, self.deadline = scratch, deadline
         self.stdout_fd, self.stderr_fd = stdout_fd, stderr_fd
         self.cargo_target_dir = cargo_target_dir
         self.mounts = list(grants.mounts)
+        # A one-file grant's directory, where the task's paths name it: the real directory,
+        # for working directories only (what a program may read is the grants' to say).
+        self.file_directories = list(file_directories)
         if scratch is not None:
             self.mounts.append(Mount(Path(os.path.realpath(scratch)), "/tmp", True))
         self._lock = threading.Lock()
@@ -278,7 +284,7 @@ class HostCalls:
         """The host directory for the task's `cwd`, checked to stay within its directories."""
         parts = _guest_parts(cwd or "/")
         best: tuple[Mount, int] | None = None
-        for mount in self.mounts:
+        for mount in self.mounts + self.file_directories:
             prefix = _guest_parts(mount.guest)
             if parts[: len(prefix)] == prefix and (best is None or len(prefix) > best[1]):
                 best = (mount, len(prefix))
@@ -353,7 +359,10 @@ class HostCalls:
         if program == "git":  # the repository may begin above the project: its .git, read-only
             root = Path(self.grants.mounts[0].host)
             read += [str(d / ".git") for d in (root, *root.parents) if (d / ".git").exists()][:1]
+        files = [f for f in self.grants.files if os.path.realpath(f.host) == str(f.host)]
+        read += [str(f.host) for f in files]
         write = [*confine.SYSTEM_WRITE, *(str(m.host) for m in mounts if m.writable), self._private_home()]
+        write += [str(f.host) for f in files if f.writable]  # the file alone, not its directory
         if program == "cargo" and self.cargo_target_dir is not None:
             os.makedirs(self.cargo_target_dir, exist_ok=True)  # cargo would create it beside
             write.append(str(self.cargo_target_dir))

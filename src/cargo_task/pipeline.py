@@ -298,7 +298,7 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
         cargo_target_dir=selection.scaffold().directory / "commands" / selection.task.name,
     )  # fmt: skip
     try:
-        return sandbox.run(selection.task.name, payload, grants, abandon, host)
+        return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
     except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
         payload = prepare_component(selection, request, reporter, trust_cache=False)
-        return sandbox.run(selection.task.name, payload, grants, abandon, host)
+        return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)

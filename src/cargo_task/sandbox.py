@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 from cargo_task import wasmtime_c as C
 from cargo_task.config import human_duration, human_size
 from cargo_task.errors import SandboxError, TaskError
-from cargo_task.grants import Grants
+from cargo_task.files import open_directory_without_links
+from cargo_task.grants import Grants, Mount
 
 if TYPE_CHECKING:
     from cargo_task.neutralize import TerminalFilter
+    from cargo_task.staging import Staging
 
 ENGINE_SETTINGS = "epoch-interruption"
 GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
@@ -149,28 +151,9 @@ def _first_line(error: BaseException) -> str:
     return lines[0].strip() if lines else type(error).__name__
 
 
-def _open_without_links(path: str) -> int:
-    """A descriptor for the directory `path`, failing if any component is now a symlink.
-
-    Grants were checked for links when decided; opening each component with O_NOFOLLOW
-    closes the window in which a running task could swap a directory for a link.
-    """
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-    fd = os.open("/", flags)
-    try:
-        for part in path.strip("/").split("/"):
-            if part:
-                parent, fd = fd, os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
-                os.close(parent)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _preopen(lib, wasi, mount, opened: list[int], task: str) -> None:
     try:
-        fd = _open_without_links(str(mount.host))
+        fd = open_directory_without_links(str(mount.host))
     except OSError as e:
         raise SandboxError(
             f"task `{task}`: `{mount.host}` changed since its grant was checked: {e.strerror}",
@@ -186,7 +169,7 @@ def _preopen_dir(lib, wasi, host: str, guest: str, writable: bool) -> None:
         raise C.WasmtimeError("failed to add preopen dir")
 
 
-def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, TerminalFilter], opened: list[int], task: str):
+def _wasi_config(grants: Grants, mounts: tuple[Mount, ...], scratch: str | None, filtered: dict[int, TerminalFilter], opened: list[int], task: str):
     """A new `wasi_config_t*` with exactly the grants; the caller owns it."""
     lib = C.lib()
     wasi = lib.wasi_config_new()
@@ -208,7 +191,7 @@ def _wasi_config(grants: Grants, scratch: str | None, filtered: dict[int, Termin
                 filtered[fd].opened()
             else:
                 inherit(wasi)
-        for mount in grants.mounts:
+        for mount in mounts:
             _preopen(lib, wasi, mount, opened, task)
         if scratch is not None:
             _preopen_dir(lib, wasi, scratch, "/tmp", True)
@@ -298,8 +281,10 @@ class _HostPrograms:
     """The task's host programs, started only on the first call (hostcalls imports
     subprocess: warm runs of tasks that run no program never load it)."""
 
-    def __init__(self, task: str, grants: Grants, setup: HostSetup | None, scratch, deadline, outputs):
+    def __init__(self, task: str, grants: Grants, setup: HostSetup | None, scratch, deadline, outputs,
+                 staging: Staging | None = None):  # fmt: skip
         self.arguments = (task, grants, setup, scratch, deadline, outputs)
+        self.staging = staging
         self.calls = None
         self.timed_out = False  # a program outlived the task's time limit
         self.refused: str | None = None  # the first refusal of a program it may not run
@@ -313,10 +298,18 @@ class _HostPrograms:
             self.calls = HostCalls(
                 task, setup.table, grants, setup.environ, Path(scratch) if scratch else None,
                 deadline, stdout_fd=out, stderr_fd=err, cargo_target_dir=setup.cargo_target_dir,
+                file_directories=tuple(self.staging.host_directories()) if self.staging else (),
             )  # fmt: skip
         from cargo_task.hostcalls import CommandRefused
 
-        outcome = self.calls.run(request)
+        if self.staging is None:
+            outcome = self.calls.run(request)
+        else:  # the program works on the host's files: the task's changes first, then back
+            self.staging.write_back()
+            try:
+                outcome = self.calls.run(request)
+            finally:
+                self.staging.refresh()
         if isinstance(outcome, CommandRefused):
             self.timed_out = self.timed_out or outcome.kind == "timed-out"
             if outcome.kind == "permission-denied" and self.refused is None:
@@ -330,7 +323,7 @@ class _HostPrograms:
 
 
 def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn],
-        host: HostSetup | None = None) -> int:  # fmt: skip
+        host: HostSetup | None = None, warn: Callable[[str], None] = lambda _: None) -> int:  # fmt: skip
     """Run the task to its end and return its exit code.
 
     `abandon` reports an error and ends the process at once: the only way out when the
@@ -366,10 +359,12 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
             cleanup.callback(pipe.finish)
         opened: list[int] = []
         cleanup.callback(lambda: [os.close(fd) for fd in opened])
-        wasi = _wasi_config(grants, scratch, filtered, opened, task)
+        staging = _stage(task, grants, cleanup) if grants.files else None
+        mounts = staging.preopens(grants.mounts) if staging else grants.mounts
+        wasi = _wasi_config(grants, mounts, scratch, filtered, opened, task)
         deadline = time.monotonic() + grants.timeout if grants.timeout else None
         outputs = tuple(filtered[fd].write_end if fd in filtered else fd for fd in (1, 2))
-        programs = _HostPrograms(task, grants, host, scratch, deadline, outputs)
+        programs = _HostPrograms(task, grants, host, scratch, deadline, outputs, staging)
         command = _instantiate(task, payload, grants, wasi, programs)
         cleanup.callback(programs.stop)  # before the store and the private /tmp go
         # First out: frees the store once the guest has finished, which closes Wasmtime's
@@ -378,18 +373,68 @@ def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError]
 
         def leave(error: TaskError) -> NoReturn:
             programs.stop()  # nothing it started outlives it
+            if staging is not None and staging.changed():
+                _left_unwritten(error, staging.changed())
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
-        code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
+        try:
+            code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
+        except TaskError as error:
+            if staging is not None and staging.changed():
+                _left_unwritten(error, staging.changed())
+            raise
         if programs.timed_out:  # the limit covers the programs: the run exceeded it
-            raise _timed_out(task, grants.timeout or 0)
+            error = _timed_out(task, grants.timeout or 0)
+            if staging is not None and staging.changed():
+                _left_unwritten(error, staging.changed())
+            raise error
+        if staging is not None:
+            _write_back(task, staging, code, warn)
         if code != 0 and programs.refused:  # the task's own report of it is Rust's Debug form
             raise SandboxError(f"task `{task}` failed (exit {code}) after it was refused a program",
                                help=programs.refused, exit_code=code)  # fmt: skip
     if len(received) > seen:  # asked to stop while the task was finishing, or /tmp removed
         raise _stopped_by(task, received[seen])
     return code
+
+
+def _stage(task: str, grants: Grants, cleanup: ExitStack) -> Staging:
+    """The private staging directories of the task's one-file grants (removed at the end)."""
+    import tempfile
+
+    from cargo_task.staging import Staging
+
+    root = os.path.realpath(tempfile.mkdtemp(prefix="cargo-task-files-"))
+    cleanup.callback(_remove_scratch, root)
+    try:
+        return Staging(grants, Path(root))
+    except OSError as e:
+        raise SandboxError(
+            f"task `{task}`: could not prepare its one-file grants: {e.strerror} ({e.filename})",
+            help="check that the granted files and their directories are readable",
+        ) from None
+
+
+def _write_back(task: str, staging: Staging, code: int, warn: Callable[[str], None]) -> None:
+    """The task ran to its end: what it wrote to granted files goes to the host."""
+    outcome = staging.write_back()
+    if outcome.discarded:
+        shown = ", ".join(f"`{name}`" for name in outcome.discarded[:5])
+        warn(f"task `{task}` changed {shown}, which it may not write: discarded "
+             "(only the granted files of that directory are written back)")  # fmt: skip
+    if outcome.not_written:
+        raise SandboxError(
+            f"task `{task}` wrote {', '.join(outcome.not_written)}, but it was not written to the host",
+            help="the host's file was left as it is; run the task again",
+            exit_code=code or 1,
+        )
+
+
+def _left_unwritten(error: TaskError, names: list[str]) -> None:
+    note = (", ".join(f"`{n}`" for n in names) + " left as it was: a task that does not finish "
+            "writes no granted file")  # fmt: skip
+    error.help = f"{error.help}; {note}" if error.help else note
 
 
 def _remove_scratch(scratch: str) -> None:

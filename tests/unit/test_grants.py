@@ -178,3 +178,30 @@ def test_cargo_output_is_protected_but_other_target_directories_may_be_granted(r
     else:
         with pytest.raises(ConfigError, match="would let the task change"):
             grants_for(root, write=paths(root, written))
+
+
+def test_a_file_is_granted_alone_at_its_directory(root):
+    (root / "CHANGELOG.md").write_text("")
+    (root / "docs" / "notes.md").write_text("")
+    (root.parent / "data" / "config.toml").write_text("")
+    g = grants_for(root, write=paths(root, "CHANGELOG.md", "docs/notes.md"),
+                   read=paths(root, "../data/config.toml", "docs/notes.md"))  # fmt: skip
+    assert [(f.host, f.guests, f.writable) for f in g.files] == [
+        ((root.parent / "data" / "config.toml").resolve(), ("../data", str(root.parent / "data")), False),
+        ((root / "CHANGELOG.md").resolve(), (".", str(root)), True),
+        ((root / "docs" / "notes.md").resolve(), ("docs", str(root / "docs")), True),  # written wins
+    ]  # fmt: skip
+    assert all(m.host.is_dir() for m in g.mounts)  # no directory of theirs is mounted
+
+
+def test_a_file_a_directory_grant_already_gives_needs_no_grant_of_its_own(root):
+    (root / "src" / "gen" / "a.rs").write_text("")
+    (root / "docs" / "notes.md").write_text("")
+    g = grants_for(root, write=paths(root, "src/gen", "src/gen/a.rs"), read=paths(root, "docs/notes.md"))
+    assert g.files == ()  # a.rs is in a writable directory; notes.md in the readable project
+
+
+def test_a_protected_file_is_refused_like_a_directory(root):
+    (root / "Cargo.toml").write_text("")
+    with pytest.raises(ConfigError, match="`write` path `Cargo.toml` would let the task change"):
+        grants_for(root, write=paths(root, "Cargo.toml"))
