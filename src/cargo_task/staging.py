@@ -17,6 +17,7 @@ copied back into the staging directory afterwards.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -31,7 +32,8 @@ from cargo_task.grants import FileGrant, Grants, Mount
 # in files is better granted whole (or the file moved).
 MAX_COPIED_BYTES = 64 << 20
 _CHUNK = 1 << 20
-_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a file swapped for a FIFO after it was looked at must not hang the tool.
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Identity = tuple  # (inode, size, mtime_ns, ctime_ns) of a file, or () when there is none
@@ -148,7 +150,10 @@ class Staging:
             try:
                 for staged in directory.files.values():
                     if _identity(staged.name, fd) != staged.host:
-                        _copy_in(fd, staged, in_place=True)
+                        try:
+                            _copy_in(fd, staged, in_place=True)
+                        except OSError:
+                            pass  # not a file any more: the write back will refuse it
             finally:
                 os.close(fd)
 
@@ -195,7 +200,10 @@ def _copy_in(directory_fd: int, staged: _Staged, in_place: bool) -> None:
         return
     source = os.open(staged.name, _READ, dir_fd=directory_fd)
     try:
-        staged.mode = os.fstat(source).st_mode & 0o777
+        opened = os.fstat(source)
+        if not stat.S_ISREG(opened.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(staged.grant.host))
+        staged.mode = opened.st_mode & 0o777
         mode = staged.mode | 0o200 if staged.grant.writable else 0o444
         flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC) if in_place else _CREATE
         target = os.open(staged.copy, flags, mode)
@@ -244,6 +252,8 @@ def _copy_siblings(fd: int, host: Path, guests: tuple[str, ...], staging: Path,
                     )
                 source = os.open(entry.name, _READ, dir_fd=fd)
                 try:
+                    if not stat.S_ISREG(os.fstat(source).st_mode):
+                        continue  # swapped since it was listed: leave it out
                     target = os.open(staging / entry.name, _CREATE, 0o444)
                     try:
                         _copy(source, target)
