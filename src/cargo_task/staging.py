@@ -105,7 +105,9 @@ class Staging:
             os.mkdir(staging, 0o700)
             guests = tuple(dict.fromkeys(g for f in granted for g in f.guests))
             sees_all = any(host == r or r in host.parents for r in readable)
-            self.directories.append(_stage_directory(host, guests, staging, granted, sees_all))
+            self.directories.append(
+                _stage_directory(host, guests, staging, granted, sees_all, bool(grants.commands))
+            )
 
     def preopens(self, mounts: tuple[Mount, ...]) -> tuple[Mount, ...]:
         """The directories to preopen: each staging directory in place of any mount at the
@@ -163,7 +165,7 @@ def _shown(directory: _Directory, staged: _Staged) -> str:
 
 
 def _stage_directory(host: Path, guests: tuple[str, ...], staging: Path, granted: list[FileGrant],
-                     sees_all: bool) -> _Directory:  # fmt: skip
+                     sees_all: bool, programs: bool) -> _Directory:  # fmt: skip
     try:
         fd = open_directory_without_links(str(host))
     except OSError as e:
@@ -172,6 +174,8 @@ def _stage_directory(host: Path, guests: tuple[str, ...], staging: Path, granted
             help="a symbolic link or a missing directory on the way is refused",
         ) from None
     try:
+        if programs:
+            _refuse_hard_links(fd, granted)
         files = {g.host.name: _Staged(g, staging / g.host.name) for g in granted}
         for staged in files.values():
             _copy_in(fd, staged, in_place=False)
@@ -184,6 +188,23 @@ def _stage_directory(host: Path, guests: tuple[str, ...], staging: Path, granted
     finally:
         os.close(fd)
     return _Directory(host, guests, staging, files, others, tuple(siblings))
+
+
+def _refuse_hard_links(directory_fd: int, granted: list[FileGrant]) -> None:
+    """A granted program writes a granted file in place, under a Landlock rule that is the
+    file's inode: a file with other names (Cargo.toml's, say) would be written at those too,
+    past the checks of the grants, which are by path."""
+    for grant in granted:
+        try:
+            st = os.lstat(grant.host.name, dir_fd=directory_fd)
+        except FileNotFoundError:
+            continue
+        if grant.writable and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise SandboxError(
+                f"`write` path `{grant.host}` has {st.st_nlink} names (hard links), and the task "
+                "may run host programs, which would write the file at all of them",
+                help="make it a file of its own (copy it over the link), or grant its directory",
+            )
 
 
 def _copy_in(directory_fd: int, staged: _Staged, in_place: bool) -> None:
