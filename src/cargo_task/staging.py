@@ -96,6 +96,16 @@ class Staging:
 
     def __init__(self, grants: Grants, root: Path):
         self.directories: list[_Directory] = []
+        # The tool reaches the staging directories by path: a task that may write where they
+        # are could swap one for a link, and the write-back would read, or a copy after a
+        # program write, through it anywhere on the host.
+        for mount in grants.mounts:
+            if mount.writable and (root == mount.host or mount.host in root.parents):
+                raise SandboxError(
+                    f"the private directory for one-file grants, `{root}`, is inside `{mount.host}`, "
+                    "which the task may write",
+                    help="set TMPDIR to a directory outside the task's `write` grants",
+                )
         readable = [m.host for m in grants.mounts]
         by_directory: dict[Path, list[FileGrant]] = {}
         for grant in grants.files:

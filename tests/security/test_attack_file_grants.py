@@ -70,6 +70,18 @@ fn main() {
                 }
                 Ok("ok".into())
             }
+            "swap" => (|| {
+                // the staging directory, if a writable grant reaches it: a link in its place
+                for entry in std::fs::read_dir("out")? {
+                    let name = entry?.file_name().into_string().unwrap();
+                    if name.starts_with("cargo-task-files-") {
+                        std::fs::rename(format!("out/{name}/0"), "out/moved")?;
+                        symlink(rest, &format!("out/{name}/0"))?;
+                        return Ok(name);
+                    }
+                }
+                Ok("no staging directory in reach".into())
+            })(),
             "panic" => panic!("stopped on purpose"),
             "sleep" => { std::thread::sleep(std::time::Duration::from_secs(60)); Ok("ok".into()) }
             _ => panic!("unknown op {op}"),
@@ -92,6 +104,8 @@ TASKS = {
     "outfile": '{ write = ["../outside/target.txt"] }',
     # a read-only and a writable file in one directory outside the project
     "pair": '{ read = ["../outside/shared/conf.txt"], write = ["../outside/shared/out.txt"] }',
+    # a writable directory, and a file with a program to touch it
+    "steal": '{ write = ["out", "docs/secret.txt"], commands = ["sh -c"] }',
     # a host program that may do anything Landlock lets it
     "shell": '{ write = ["CHANGELOG.md"], commands = ["sh -c"] }',
     # a granted program whose executable is itself the granted file, on the PATH
@@ -115,6 +129,7 @@ class World:
         (p / "README.md").write_text("readme\n")
         (p / "docs" / "notes.md").write_text("notes\n")
         (p / "docs" / "other.md").write_text("other\n")
+        (p / "docs" / "secret.txt").write_text("decoy\n")
         (p / "docs" / "sub").mkdir()
         (p / "docs" / "sub" / "deep.md").write_text("deep\n")
         (o / "secret.txt").write_text(SECRET + "\n")
@@ -371,6 +386,7 @@ def test_a_granted_hard_link_to_the_manifest_is_not_written_through(tmp_path, se
         ('write = ["build.rs"]', "would let the task change"),
         ('write = [".cargo/config.toml"]', "would let the task change"),
         ('write = ["dep/src/lib.rs"]', "would let the task change"),
+        ('write = ["tdep/src/lib.rs"]', "would let the task change"),
         ('write = ["Cargo.lock"]', "would let the task change"),
         ('write = ["rust-toolchain.toml"]', "would let the task change"),
         ('write = ["{cache}/x.txt"]', "cache"),
@@ -391,13 +407,16 @@ def test_file_grants_on_protected_or_odd_files_are_refused(small_project, grant,
     grant = grant.replace("{cache}", str(cache))
     p.write("Cargo.toml", '[package]\nname = "small"\nversion = "0.1.0"\nedition = "2021"\n'
             'build = "build.rs"\n\n[dependencies]\ndep = { path = "dep" }\n\n'
-            f'[package.metadata.tasks.edit]\n{grant}\n[package.metadata.tasks.other]\n')  # fmt: skip
+            f'[package.metadata.tasks.edit]\n{grant}\n[package.metadata.tasks.other]\n'
+            '\n[package.metadata.task-dependencies]\ntdep = { path = "tdep" }\n')  # fmt: skip
     p.write("Cargo.lock", "# lock\n")
     p.write("rust-toolchain.toml", "[toolchain]\nchannel = \"stable\"\n")
     p.write("build.rs", "fn main() {}\n")
     p.write(".cargo/config.toml", "# config\n")
     p.write("dep/Cargo.toml", '[package]\nname = "dep"\nversion = "0.1.0"\nedition = "2021"\n')
     p.write("dep/src/lib.rs", "")
+    p.write("tdep/Cargo.toml", '[package]\nname = "tdep"\nversion = "0.1.0"\nedition = "2021"\n')
+    p.write("tdep/src/lib.rs", "")
     p.write("tasks/edit.rs", "fn main() {}\n")
     p.write("tasks/other.rs", "fn main() {}\n")
     os.mkfifo(p.root / "fifo")
@@ -504,3 +523,21 @@ def test_explain_tells_the_file_grants_as_they_are(w):
     assert f"read-only  {o}/shared/conf.txt -> ../outside/shared/conf.txt" in result.stdout
     assert f"writable   {p}/out -> out" in result.stdout
     assert f"{o}/shared/hidden.txt" not in result.stdout and f"{p}/docs -> " not in result.stdout
+
+
+
+def test_a_staging_directory_within_reach_of_a_write_grant_is_not_a_way_out(w):
+    """TMPDIR inside a writable grant: the task can replace its staging directory by a link
+    to a directory outside its grants; the tool's write-back would then read a file there
+    into the project, and its copy after a program would write one there."""
+    before = w.snap()
+    result = w.run("steal", "swap:../../../outside", "w:docs/secret.txt=from the task",
+                   "sh:cat docs/secret.txt; echo PAYLOAD > docs/secret.txt",
+                   extra_env={"TMPDIR": str(w.project / "out")})  # fmt: skip
+    assert SECRET not in result.stdout, describe(result)
+    assert (w.outside / "secret.txt").read_text() == SECRET + "\n", describe(result)
+    assert SECRET not in (w.project / "docs" / "secret.txt").read_text()
+    assert changed(before, w.snap(), set()) == []
+    assert result.returncode != 0 and "TMPDIR" in result.stderr, describe(result)
+    assert result.stderr.count("error:") == 1 and "help:" in result.stderr
+    assert "Traceback" not in result.stderr
