@@ -82,6 +82,19 @@ fn main() {
                 }
                 Ok("no staging directory in reach".into())
             })(),
+            "swapdir" => (|| {
+                // a private directory of the tool's, if a writable grant reaches it
+                let (prefix, target) = pair();
+                for entry in std::fs::read_dir("out")? {
+                    let name = entry?.file_name().into_string().unwrap();
+                    if name.starts_with(prefix) {
+                        std::fs::rename(format!("out/{name}"), format!("out/moved-{name}"))?;
+                        symlink(target, &format!("out/{name}"))?;
+                        return Ok(name);
+                    }
+                }
+                Ok("none in reach".into())
+            })(),
             "panic" => panic!("stopped on purpose"),
             "sleep" => { std::thread::sleep(std::time::Duration::from_secs(60)); Ok("ok".into()) }
             _ => panic!("unknown op {op}"),
@@ -106,6 +119,8 @@ TASKS = {
     "pair": '{ read = ["../outside/shared/conf.txt"], write = ["../outside/shared/out.txt"] }',
     # a writable directory, and a file with a program to touch it
     "steal": '{ write = ["out", "docs/secret.txt"], commands = ["sh -c"] }',
+    # a writable directory and a program, no file grant
+    "outsh": '{ write = ["out"], commands = ["sh -c"] }',
     # a host program that may do anything Landlock lets it
     "shell": '{ write = ["CHANGELOG.md"], commands = ["sh -c"] }',
     # a granted program whose executable is itself the granted file, on the PATH
@@ -541,3 +556,56 @@ def test_a_staging_directory_within_reach_of_a_write_grant_is_not_a_way_out(w):
     assert result.returncode != 0 and "TMPDIR" in result.stderr, describe(result)
     assert result.stderr.count("error:") == 1 and "help:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_another_tasks_module_granted_as_one_file_never_runs_as_written(small_project):
+    """Task `a` may write `src/shared.rs`, which task `b` is built from: `a` would run its
+    code with `b`'s grants. Either `a` is refused the file, or `b` refuses to build."""
+    p = small_project
+    p.tasks(
+        {"a": '{ write = ["src/shared.rs"] }', "b": "{}"},
+        a='fn main() { std::fs::write("src/shared.rs", "pub const WHO: &str = \\"planted\\";").unwrap(); }\n',
+        b='#[path = "../src/shared.rs"]\nmod shared;\nfn main() { println!("b says {}", shared::WHO); }\n',
+    )
+    p.write("src/shared.rs", 'pub const WHO: &str = "honest";\n')
+    first = p.run("b")
+    assert "b says" not in first.stdout and "which task `a` may write" in first.stderr, describe(first)
+    assert first.stderr.count("error:") == 1 and "help:" in first.stderr
+    attack = p.run("a")
+    assert "Traceback" not in attack.stderr
+    after = p.run("b")
+    assert "planted" not in after.stdout, describe(attack) + describe(after)
+    if after.returncode != 0:
+        assert after.stderr.count("error:") == 1 and "help:" in after.stderr, describe(after)
+
+
+def test_a_directory_too_big_to_copy_is_refused_cleanly(w):
+    """More than 64 MiB beside a granted file: one error, nothing written, nothing left."""
+    big = w.project / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(65 << 20)  # sparse: its size is what counts
+    try:
+        before = w.snap()
+        result = w.run("edit", "w:CHANGELOG.md=x")
+        assert result.returncode != 0, describe(result)
+        assert result.stderr.count("error:") == 1 and "help:" in result.stderr, describe(result)
+        assert "Traceback" not in result.stderr and "64 MiB" in result.stderr
+        assert changed(before, w.snap(), set()) == []
+        assert not list(w.tmpdir.iterdir())
+    finally:
+        big.unlink()
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE (hostcalls.py/sandbox.py, beside this feature): the "
+                   "programs' private HOME is under TMPDIR; inside a writable grant the task swaps "
+                   "it for a link and the next program's Landlock write rule follows it")
+def test_a_programs_home_within_reach_of_a_write_grant_is_not_a_way_out(w):
+    before = w.snap()
+    result = w.run("outsh", "sh:echo first", "swapdir:cargo-task-home->../../outside",
+                   "sh:echo PAYLOAD > $HOME/secret.txt; cat $HOME/secret.txt",
+                   extra_env={"TMPDIR": str(w.project / "out")})  # fmt: skip
+    try:
+        assert (w.outside / "secret.txt").read_text() == SECRET + "\n", describe(result)
+        assert changed(before, w.snap(), set()) == []
+    finally:
+        w.reset()
