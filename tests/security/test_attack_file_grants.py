@@ -62,6 +62,12 @@ fn main() {
                 names.join(",")
             }),
             "sh" => run("sh", &["-c", rest]),
+            "shat" => {
+                let (dir, script) = pair();
+                cargo_task::process::Command::new("sh").args(["-c", script]).current_dir(dir).output()
+                    .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+                        .trim().replace('\n', "|"))
+            }
             "tool" => run("tool", &[]),
             "wait" => {
                 println!("waiting for {rest}");
@@ -114,7 +120,7 @@ TASKS = {
     # a file in a subdirectory, and a read-only file outside the project
     "mixed": '{ write = ["out", "docs/notes.md"], read = ["../outside/shared/conf.txt"] }',
     # a file outside the project, beside a secret
-    "outfile": '{ write = ["../outside/target.txt"] }',
+    "outfile": '{ write = ["../outside/target.txt"], commands = ["sh -c"] }',
     # a read-only and a writable file in one directory outside the project
     "pair": '{ read = ["../outside/shared/conf.txt"], write = ["../outside/shared/out.txt"] }',
     # a writable directory, and a file with a program to touch it
@@ -295,9 +301,17 @@ def test_a_file_outside_the_project_shows_no_sibling(w):
     outside = w.outside
     result = w.run("outfile", f"ls:{outside}", "ls:../outside", "r:../outside/secret.txt",
                    "w:../outside/secret.txt=x", "w:../outside/new.txt=x", "ls:../outside/shared",
+                   "r:../outside/../outside/secret.txt", "r:../outside/./secret.txt",
+                   f"r:{outside}/../outside/secret.txt",
+                   "shat:../outside>cat secret.txt; ls; echo x > new.txt; cat target.txt",
+                   "shat:../outside/..>ls outside",
                    "w:../outside/target.txt=written")  # fmt: skip
     assert result.returncode == 0, describe(result)
     said = outcomes(result)
+    for op in ("r:../outside/../outside/secret.txt", "r:../outside/./secret.txt",
+               f"r:{outside}/../outside/secret.txt", "shat:../outside/..>ls outside"):  # fmt: skip
+        assert SECRET not in said[op] and "target.txt" not in said[op], describe(result)
+    assert "target" in said["shat:../outside>cat secret.txt; ls; echo x > new.txt; cat target.txt"]
     assert said[f"ls:{outside}"] == "ok target.txt" and said["ls:../outside"] == "ok target.txt"
     assert said["r:../outside/secret.txt"].startswith("err")
     assert said["ls:../outside/shared"].startswith("err")
@@ -403,6 +417,8 @@ def test_a_granted_hard_link_to_the_manifest_is_not_written_through(tmp_path, se
         ('write = ["dep/src/lib.rs"]', "would let the task change"),
         ('write = ["tdep/src/lib.rs"]', "would let the task change"),
         ('write = ["Cargo.lock"]', "would let the task change"),
+        ('write = [".git/config"]', "would let the task change"),
+        ('write = ["target/cargo-task/x.txt"]', "would let the task change"),
         ('write = ["rust-toolchain.toml"]', "would let the task change"),
         ('write = ["{cache}/x.txt"]', "cache"),
         ('write = ["/dev/null"]', "neither a directory nor a file"),
@@ -427,6 +443,8 @@ def test_file_grants_on_protected_or_odd_files_are_refused(small_project, grant,
     p.write("Cargo.lock", "# lock\n")
     p.write("rust-toolchain.toml", "[toolchain]\nchannel = \"stable\"\n")
     p.write("build.rs", "fn main() {}\n")
+    p.write(".git/config", "[core]\n")
+    p.write("target/cargo-task/x.txt", "build output\n")
     p.write(".cargo/config.toml", "# config\n")
     p.write("dep/Cargo.toml", '[package]\nname = "dep"\nversion = "0.1.0"\nedition = "2021"\n')
     p.write("dep/src/lib.rs", "")
@@ -609,3 +627,14 @@ def test_a_programs_home_within_reach_of_a_write_grant_is_not_a_way_out(w):
         assert changed(before, w.snap(), set()) == []
     finally:
         w.reset()
+
+
+@pytest.mark.xfail(strict=True, reason="cli/terminal: Reporter.error keeps the newlines of a "
+                   "message, so a path from the repository forges an `error:` line")
+def test_a_granted_name_with_a_newline_forges_no_line(small_project):
+    p = small_project
+    p.tasks({"edit": '{ write = ["x\\nerror: forged\\u001b[2J"] }'})
+    result = p.run("--explain", "edit")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "\x1b" not in result.stderr
+    assert result.stderr.count("error:") == 1, describe(result)
