@@ -638,3 +638,39 @@ def test_a_granted_name_with_a_newline_forges_no_line(small_project):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "\x1b" not in result.stderr
     assert result.stderr.count("error:") == 1, describe(result)
+
+
+def test_a_member_task_granted_a_file_of_the_workspace_root_sees_nothing_else(tmp_path, sec_cache_home):
+    """A workspace member's task may write `../README.md`: at `..` it sees that file alone,
+    not the workspace's manifest or other members; the manifest itself cannot be granted."""
+    ws = tmp_path / "ws"
+    for member in ("m", "other"):
+        (ws / member / "src").mkdir(parents=True)
+        (ws / member / "src" / "lib.rs").write_text("")
+        (ws / member / "Cargo.toml").write_text(
+            f'[package]\nname = "{member}"\nversion = "0.1.0"\nedition = "2021"\n')
+    (ws / "Cargo.toml").write_text('[workspace]\nmembers = ["m", "other"]\nresolver = "2"\n')
+    (ws / "README.md").write_text("workspace readme\n")
+    (ws / "notes.txt").write_text(SECRET + "\n")
+    with open(ws / "m" / "Cargo.toml", "a") as f:
+        f.write('\n[package.metadata.tasks]\nedit = { write = ["../README.md"] }\n'
+                'manifest = { write = ["../Cargo.toml"] }\n')
+    (ws / "m" / "tasks").mkdir()
+    (ws / "m" / "tasks" / "edit.rs").write_text(ATTACK)
+    (ws / "m" / "tasks" / "manifest.rs").write_text("fn main() {}\n")
+    env = tool_env(sec_cache_home)
+    before = snapshot(ws, ("target", "m/target"))
+    result = run_tool(["edit", "ls:..", "r:../notes.txt", "r:../Cargo.toml", "w:../Cargo.toml=x",
+                       "w:../other/src/lib.rs=x", "w:../README.md=from the member"],
+                      ws / "m", env, timeout=900)  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    said = outcomes(result)
+    assert said["ls:.."] == "ok README.md", describe(result)
+    for op in ("r:../notes.txt", "r:../Cargo.toml", "w:../other/src/lib.rs=x"):
+        assert said[op].startswith("err"), describe(result)
+    assert SECRET not in result.stdout
+    assert (ws / "README.md").read_text() == "from the member"
+    refused = run_tool(["manifest"], ws / "m", env)
+    assert refused.returncode != 0 and "would let the task change" in refused.stderr, describe(refused)
+    assert [c for c in diff(before, snapshot(ws, ("target", "m/target")))
+            if c.split(" ", 2)[1] not in (".", "README.md")] == []  # fmt: skip
