@@ -125,6 +125,8 @@ TASKS = {
     "pair": '{ read = ["../outside/shared/conf.txt"], write = ["../outside/shared/out.txt"] }',
     # a writable directory, and a file with a program to touch it
     "steal": '{ write = ["out", "docs/secret.txt"], commands = ["sh -c"] }',
+    # a file at the root beside a writable directory there
+    "rootout": '{ write = ["out", "CHANGELOG.md"] }',
     # a writable directory and a program, no file grant
     "outsh": '{ write = ["out"], commands = ["sh -c"] }',
     # a host program that may do anything Landlock lets it
@@ -674,3 +676,21 @@ def test_a_member_task_granted_a_file_of_the_workspace_root_sees_nothing_else(tm
     assert refused.returncode != 0 and "would let the task change" in refused.stderr, describe(refused)
     assert [c for c in diff(before, snapshot(ws, ("target", "m/target")))
             if c.split(" ", 2)[1] not in (".", "README.md")] == []  # fmt: skip
+
+
+def test_a_root_file_grant_beside_a_writable_directory_keeps_each_its_access(w):
+    """The staging directory stands in for the project at `/`; `out` stays the host's
+    writable directory, the other subdirectories read-only, at both guest paths."""
+    before = w.snap()
+    p = w.project
+    result = w.run("rootout", "w:out/a.txt=a", f"w:{p}/out/b.txt=b", "w:src/lib.rs=x",
+                   f"w:{p}/src/lib.rs=x", "w:docs/notes.md=x", "mkdir:src/new", "rmdir:out",
+                   "w:CHANGELOG.md=root")  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    said = outcomes(result)
+    assert said["w:out/a.txt=a"] == "ok ok" and said[f"w:{p}/out/b.txt=b"] == "ok ok", describe(result)
+    for op in ("w:src/lib.rs=x", f"w:{p}/src/lib.rs=x", "w:docs/notes.md=x", "mkdir:src/new"):
+        assert said[op].startswith("err"), describe(result)
+    assert (p / "out" / "a.txt").read_text() == "a" and (p / "out" / "b.txt").read_text() == "b"
+    assert (p / "CHANGELOG.md").read_text() == "root"
+    assert changed(before, w.snap(), {"project/CHANGELOG.md", "project"}) == []
