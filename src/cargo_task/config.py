@@ -138,6 +138,23 @@ def _strings(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _no_controls(text: str) -> bool:
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+def _path(value: object) -> str:
+    """A path: printed in messages, so without control characters (no forged lines)."""
+    if not isinstance(value, str) or not _no_controls(value):
+        raise ValueError("a path without control characters")
+    return value
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and _no_controls(v) for v in value):
+        raise ValueError("a list of paths without control characters")
+    return tuple(value)
+
+
 def _absolute(base: Path, written: str) -> Path:
     """`written` against the manifest's directory, `..` folded, links left alone."""
     return Path(os.path.normpath(os.path.join(base, written)))
@@ -164,6 +181,8 @@ def _env(value: object) -> tuple[tuple[str, str], ...]:
 def _commands(value: object) -> tuple[tuple[str, ...], ...]:
     """`["rustfmt", "git rev-parse"]` -> (("rustfmt",), ("git", "rev-parse"))."""
     entries = _strings(value)
+    if not all(_no_controls(entry.replace("\t", " ")) for entry in entries):
+        raise ValueError("a list of program names and words without control characters")
     parsed = tuple(tuple(entry.split()) for entry in entries)
     for words in parsed:
         if not words or "/" in words[0] or words[0].startswith("-"):
@@ -173,12 +192,12 @@ def _commands(value: object) -> tuple[tuple[str, ...], ...]:
 
 
 _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "path": ("path", _string),
+    "path": ("path", _path),
     "description": ("description", _string),
     "inherit-env": ("inherit_env", _inherit_env),
     "env": ("env", _env),
-    "read": ("read", _strings),
-    "write": ("write", _strings),
+    "read": ("read", _paths),
+    "write": ("write", _paths),
     "allow-write-manifest": ("allow_write_manifest", _boolean),
     "network": ("network", _boolean),
     "stdin": ("stdin", _boolean),
@@ -227,7 +246,12 @@ def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSe
         try:
             values[field] = parse(value)
         except ValueError as e:
-            raise ConfigError(f"`{key}` in {where} must be {e}, not `{_shown(value)}`") from None
+            controls = "control characters" in str(e)  # they would print as lines of their own
+            raise ConfigError(
+                f"`{key}` in {where} must be {e}, not `{_shown(value)}`",
+                help="rename the file or directory without newlines or other control characters"
+                if controls else None,
+            ) from None
     base = manifest.parent
     if "path" in values:
         values["path"] = _absolute(base, values["path"])

@@ -31,6 +31,10 @@ What a confined program may do:
   The filter knows x86_64 and aarch64 (`_SOCKET_CALLS`); on another architecture, or
   under a 32-bit Python, it is left out rather than guessed (`socket_filter_known()` says
   which): there only Landlock applies.
+- file metadata (seccomp): Landlock does not govern modes, owners or extended attributes,
+  so with `metadata=False` (granted programs other than cargo, whose linkers set modes on
+  what they build) chmod, chown and xattr changes fail with EPERM on every file. Times
+  (utimensat) stay allowed: `touch` and archivers set them on what they create.
 - other processes (Landlock): from ABI 6 no signals to processes outside its domain.
   Landlock's ptrace check (any ABI) refuses `mem`, `fd/`, `cwd`, `exe` of outside
   processes, but on Linux 6.18 it lets `environ`, `maps` and `auxv` through: /proc must
@@ -110,6 +114,14 @@ _SOCKET_CALLS: dict[str, tuple[int, tuple[int, int, int, int, int]]] = {
     "x86_64": (0xC000003E, (41, 53, 425, 426, 427)),  # arch/x86/entry/syscalls/syscall_64.tbl
     "aarch64": (0xC00000B7, (198, 199, 425, 426, 427)),  # include/uapi/asm-generic/unistd.h
 }
+# Landlock does not govern a file's metadata: with `metadata=False` the filter refuses
+# (EPERM) changing a mode, an owner or an extended attribute, of any file. Per machine:
+# chmod, fchmod, fchmodat, fchmodat2, chown, fchown, lchown, fchownat, setxattr, lsetxattr,
+# fsetxattr, removexattr, lremovexattr, fremovexattr, setxattrat, removexattrat.
+_METADATA_CALLS: dict[str, tuple[int, ...]] = {
+    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466),
+    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466),  # no chmod, chown, lchown
+}
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO, _RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
 _LD_W_ABS, _JEQ, _JGE, _AND, _RET = 0x20, 0x15, 0x35, 0x54, 0x06  # classic BPF opcodes
@@ -138,6 +150,7 @@ class Confinement(NamedTuple):
     read: tuple[Path, ...]  # read + execute (directories recursively, or single files)
     write: tuple[Path, ...]  # full access (directories recursively, or single files)
     network: bool = False  # False: no socket of any family (seccomp), no TCP (Landlock ABI 4+)
+    metadata: bool = True  # False: no chmod, chown or xattr change on any file (seccomp)
 
 
 def abi_version() -> int:
@@ -243,9 +256,10 @@ def socket_filter_known(machine: str | None = None) -> bool:
     return (machine or os.uname().machine) in _SOCKET_CALLS and sys.maxsize > 2**32
 
 
-def socket_filter(machine: str, network: bool) -> list[tuple[int, int, int, int]]:
+def socket_filter(machine: str, network: bool, metadata: bool = True) -> list[tuple[int, int, int, int]]:
     """The seccomp program (code, jt, jf, k) for `machine`, as the module docstring says."""
     arch, (socket, socketpair, *io_uring) = _SOCKET_CALLS[machine]
+    refused = () if metadata else _METADATA_CALLS[machine]
     on_socket = [] if not network else [  # every family but AF_UNIX
         ("socket", _LD_W_ABS, 0, 0, _ARG0), (_JEQ, "deny", "allow", _AF_UNIX),
     ]  # fmt: skip
@@ -255,6 +269,7 @@ def socket_filter(machine: str, network: bool) -> list[tuple[int, int, int, int]
         (_JEQ, "socket" if network else "deny", 0, socket),
         (_JEQ, "socketpair", 0, socketpair),
         *((_JEQ, "enosys", 0, nr) for nr in io_uring),
+        *((_JEQ, "eperm", 0, nr) for nr in refused),
         (_RET, 0, 0, _RET_ALLOW),
         *on_socket,
         ("socketpair", _LD_W_ABS, 0, 0, _ARG0), (_JEQ, 0, "deny", _AF_UNIX),
@@ -263,6 +278,7 @@ def socket_filter(machine: str, network: bool) -> list[tuple[int, int, int, int]
         ("allow", _RET, 0, 0, _RET_ALLOW),
         ("deny", _RET, 0, 0, _RET_ERRNO | _EACCES),
         ("enosys", _RET, 0, 0, _RET_ERRNO | _ENOSYS),
+        ("eperm", _RET, 0, 0, _RET_ERRNO | _EPERM),
         ("kill", _RET, 0, 0, _RET_KILL_PROCESS),
     ]
     # A leading string labels an instruction; a jump to a label becomes a forward offset.
@@ -274,7 +290,7 @@ def socket_filter(machine: str, network: bool) -> list[tuple[int, int, int, int]
     ]
 
 
-def _install_socket_filter(network: bool) -> None:
+def _install_socket_filter(network: bool, metadata: bool) -> None:
     """Add the seccomp filter to the current thread (no_new_privs must be set)."""
     import ctypes
 
@@ -288,7 +304,7 @@ def _install_socket_filter(network: bool) -> None:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
 
-    program = socket_filter(os.uname().machine, network)
+    program = socket_filter(os.uname().machine, network, metadata)
     filters = (SockFilter * len(program))(*program)
     fprog = SockFprog(len(program), filters)
     mode, zero = ctypes.c_ulong(_SECCOMP_MODE_FILTER), ctypes.c_ulong(0)
@@ -361,7 +377,7 @@ def _drop_capabilities(last_cap: int) -> None:
         raise _fail("capset", ctypes.get_errno())
 
 
-def _restrict_current_thread(ruleset: int, network: bool, last_cap: int) -> None:
+def _restrict_current_thread(ruleset: int, confinement: Confinement, last_cap: int) -> None:
     import ctypes
 
     if _lib().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -369,7 +385,7 @@ def _restrict_current_thread(ruleset: int, network: bool, last_cap: int) -> None
     result = _syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
     if result < 0:
         raise _fail("landlock_restrict_self", -result)
-    _install_socket_filter(network)
+    _install_socket_filter(confinement.network, confinement.metadata)
     _drop_capabilities(last_cap)
 
 
@@ -388,7 +404,7 @@ def spawn(confinement: Confinement, argv: list[str], **popen_kwargs) -> subproce
     ruleset = _ruleset(confinement, abi)
     try:
         return start_on_fresh_thread(
-            argv, popen_kwargs, lambda: _restrict_current_thread(ruleset, confinement.network, last_cap)
+            argv, popen_kwargs, lambda: _restrict_current_thread(ruleset, confinement, last_cap)
         )
     finally:
         os.close(ruleset)

@@ -143,7 +143,9 @@ def _beyond_mounts(files: list[FileGrant], mounts: list[Mount]) -> list[FileGran
     both ways is written."""
     chosen: dict[Path, FileGrant] = {}
     for grant in files:
-        if any(_inside(grant.host, m.host) and (m.writable or not grant.writable) for m in mounts):
+        around = [m for m in mounts if _inside(grant.host, m.host)]
+        innermost = max(around, key=lambda m: (len(m.host.parts), m.writable), default=None)  # it wins in the task
+        if innermost is not None and (innermost.writable or not grant.writable):
             continue
         if grant.host not in chosen or grant.writable:
             chosen[grant.host] = grant
@@ -168,6 +170,22 @@ def _check_writes(
                 raise _refused(task, host, guest, item)
             covered.append(item.path)
     return tuple(dict.fromkeys(covered))
+
+
+def _check_private_directories(task: Task, mounts: list[Mount]) -> None:
+    """The run's private directories (its `/tmp`, its programs' HOME, one-file grants'
+    staging) are made under TMPDIR and reached again by path: inside a `write` grant the
+    task could swap one for a link, and what the tool or a program writes there next would
+    land anywhere."""
+    import tempfile
+
+    temp = Path(os.path.realpath(tempfile.gettempdir()))
+    for mount in (m for m in mounts if m.writable and _inside(temp, m.host)):
+        raise ConfigError(
+            f"task `{task.name}`: `write` path `{mount.guest}` contains the directory for "
+            f"temporary files ({temp}), where cargo-task makes the run's private directories",
+            help="set TMPDIR to a directory outside the task's `write` grants, or narrow the grant",
+        )
 
 
 def _refused(task: Task, host: Path, guest: str, item: Protected) -> ConfigError:
@@ -230,6 +248,8 @@ def grant(
     covered: tuple[Path, ...] = ()
     if settings.write:
         covered = _check_writes(task, mounts, files, protected(), Path(os.path.realpath(cache_dir)))
+    if (settings.tmp or settings.commands or files) and any(m.writable for m in mounts):
+        _check_private_directories(task, mounts)
     mounts += _at_host_paths(task, mounts)
     if settings.commands and not settings.allow_unconfined_commands:
         from cargo_task import confine

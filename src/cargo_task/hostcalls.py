@@ -257,7 +257,9 @@ class HostCalls:
         return f"{message}; to allow it, add `commands = [{wanted}]` to {self.table}"
 
     def _writable_hosts(self) -> list[str]:
-        return [str(m.host) for m in self.mounts if m.writable]
+        return [str(m.host) for m in self.mounts if m.writable] + [
+            str(f.host) for f in self.grants.files if f.writable
+        ]
 
     def _path(self) -> list[str]:
         """The host's PATH without relative entries and directories a task can write (a
@@ -367,7 +369,8 @@ class HostCalls:
             os.makedirs(self.cargo_target_dir, exist_ok=True)  # cargo would create it beside
             write.append(str(self.cargo_target_dir))
         return confine.Confinement(
-            tuple(Path(p) for p in read), tuple(Path(p) for p in write), self.grants.network
+            tuple(Path(p) for p in read), tuple(Path(p) for p in write), self.grants.network,
+            metadata=program == "cargo",  # its builds' linkers set modes; Landlock cannot scope that
         )
 
     def _start(self, argv: list[str], executable: str, options: dict) -> subprocess.Popen:

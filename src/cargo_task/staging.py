@@ -236,6 +236,8 @@ def _copy_in(directory_fd: int, staged: _Staged, in_place: bool) -> None:
             raise OSError(errno.EINVAL, "not a regular file", str(staged.grant.host))
         staged.mode = opened.st_mode & 0o777
         mode = staged.mode | 0o200 if staged.grant.writable else 0o444
+        if in_place:  # the copy of a file to read is 0444: writable again for the tool first
+            _make_writable(staged.copy)
         flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC) if in_place else _CREATE
         target = os.open(staged.copy, flags, mode)
         try:
@@ -246,6 +248,17 @@ def _copy_in(directory_fd: int, staged: _Staged, in_place: bool) -> None:
     finally:
         os.close(source)
     staged.staged = _identity(staged.copy)
+
+
+def _make_writable(path: Path) -> None:
+    try:
+        fd = os.open(path, _READ)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _copy(source: int, target: int) -> bytes:
@@ -281,7 +294,10 @@ def _copy_siblings(fd: int, host: Path, guests: tuple[str, ...], staging: Path,
                         "as copies",
                         help="grant the directory itself, or move the file into a smaller one",
                     )
-                source = os.open(entry.name, _READ, dir_fd=fd)
+                try:
+                    source = os.open(entry.name, _READ, dir_fd=fd)
+                except (PermissionError, FileNotFoundError):
+                    continue  # not the user's to read, or gone: the task does not see it either
                 try:
                     if not stat.S_ISREG(os.fstat(source).st_mode):
                         continue  # swapped since it was listed: leave it out
@@ -338,7 +354,7 @@ def _write_one(fd: int, staged: _Staged) -> str | None:
             return None
         if now[4] != stat.S_IFREG:
             return "the task left something other than a file there"
-        temporary = f".{staged.name}.cargo-task-{os.urandom(6).hex()}"
+        temporary = f".cargo-task-{os.urandom(8).hex()}"  # short: any granted name fits beside it
         target = os.open(temporary, _CREATE, 0o600 if staged.host else 0o666, dir_fd=fd)
         try:
             source = os.open(staged.copy, _READ)
@@ -354,7 +370,11 @@ def _write_one(fd: int, staged: _Staged) -> str | None:
             os.unlink(temporary, dir_fd=fd)
             raise
         os.close(target)
-        os.replace(temporary, staged.name, src_dir_fd=fd, dst_dir_fd=fd)
+        try:
+            os.replace(temporary, staged.name, src_dir_fd=fd, dst_dir_fd=fd)
+        except OSError:
+            os.unlink(temporary, dir_fd=fd)
+            raise
     except OSError as e:
         return e.strerror or str(e)
     staged.host, staged.staged, staged.digest = _identity(staged.name, fd), _identity(staged.copy), digest

@@ -166,7 +166,7 @@ def test_the_file_is_replaced_by_a_rename(project, cargo_task):
         assert held.read() == b"# Changelog\n"
     assert path.read_text() == "rewritten"
     assert path.stat().st_ino != inode
-    assert not [p for p in project.root.iterdir() if p.name.startswith(".CHANGELOG.md.")]
+    assert not [p for p in project.root.iterdir() if p.name.startswith(".cargo-task-")]
 
 
 def test_the_host_path_from_cargo_manifest_dir_reaches_the_copy(project, cargo_task):

@@ -243,7 +243,7 @@ def test_the_task_writes_the_granted_file_and_nothing_else_through_the_staging_d
     assert "warning:" in result.stderr and "discarded" in result.stderr
     assert (w.project / "CHANGELOG.md").read_text() == "from the task"
     assert changed(before, w.snap(), {"project/CHANGELOG.md", "project"}) == []
-    assert not [p for p in w.project.iterdir() if p.name.startswith(".CHANGELOG.md.")]
+    assert not [p for p in w.project.iterdir() if p.name.startswith(".cargo-task-")]
 
 
 @pytest.mark.parametrize(
@@ -347,8 +347,6 @@ def test_a_host_program_may_write_the_granted_file_alone(w):
     assert changed(before, w.snap(), {"project/CHANGELOG.md", "project"}) == []
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE (confine.py, not this feature): Landlock does not "
-                   "govern chmod/chown/utimes and the programs' seccomp filter allows them")
 def test_a_host_program_changes_no_mode_beyond_the_granted_file(w):
     """Landlock does not govern chmod: a granted program must still not change the mode of
     a sibling, of the project's manifest or of a file outside the project."""
@@ -364,8 +362,6 @@ def test_a_host_program_changes_no_mode_beyond_the_granted_file(w):
             os.chmod(path, 0o644)
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE (hostcalls.py): `_writable_hosts` leaves out "
-                   "writable one-file grants, so `_resolve` runs a granted file the task rewrote")
 def test_a_granted_file_on_the_path_is_not_run_as_the_granted_program(w):
     """`write = ["bin/tool"]` with `bin` on the PATH and `commands = ["tool"]`: the task
     rewrites the program (written back before the program starts) and runs its own code in
@@ -429,7 +425,7 @@ def test_a_granted_hard_link_to_the_manifest_is_not_written_through(tmp_path, se
         ('write = ["fifo"]', "neither a directory nor a file"),
         ('write = ["link.md"]', "symbolic link"),
         ('write = ["linkdir/x.md"]', "symbolic link"),
-        ('write = ["line\\nbreak.md"]', "does not exist"),
+        ('write = ["line\\nbreak.md"]', "without control characters"),
     ],
 )
 def test_file_grants_on_protected_or_odd_files_are_refused(small_project, grant, says):
@@ -616,9 +612,6 @@ def test_a_directory_too_big_to_copy_is_refused_cleanly(w):
         big.unlink()
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE (hostcalls.py/sandbox.py, beside this feature): the "
-                   "programs' private HOME is under TMPDIR; inside a writable grant the task swaps "
-                   "it for a link and the next program's Landlock write rule follows it")
 def test_a_programs_home_within_reach_of_a_write_grant_is_not_a_way_out(w):
     before = w.snap()
     result = w.run("outsh", "sh:echo first", "swapdir:cargo-task-home->../../outside",
@@ -631,15 +624,14 @@ def test_a_programs_home_within_reach_of_a_write_grant_is_not_a_way_out(w):
         w.reset()
 
 
-@pytest.mark.xfail(strict=True, reason="cli/terminal: Reporter.error keeps the newlines of a "
-                   "message, so a path from the repository forges an `error:` line")
 def test_a_granted_name_with_a_newline_forges_no_line(small_project):
     p = small_project
     p.tasks({"edit": '{ write = ["x\\nerror: forged\\u001b[2J"] }'})
     result = p.run("--explain", "edit")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "\x1b" not in result.stderr
-    assert result.stderr.count("error:") == 1, describe(result)
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        result.stderr.splitlines()[0]], describe(result)  # one line says `error:`, the first
 
 
 def test_a_member_task_granted_a_file_of_the_workspace_root_sees_nothing_else(tmp_path, sec_cache_home):

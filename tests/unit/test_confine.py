@@ -391,7 +391,7 @@ def run_filter(program, arch: int, nr: int, *args: int) -> int:
             return k
 
 
-ALLOW, EACCES, ENOSYS, KILL = 0x7FFF0000, 0x5000D, 0x50026, 0x80000000
+ALLOW, EACCES, ENOSYS, EPERM, KILL = 0x7FFF0000, 0x5000D, 0x50026, 0x50001, 0x80000000
 AF_UNIX, AF_INET, STREAM, DGRAM, SEQPACKET, CLOEXEC = 1, 2, 1, 2, 5, 0o2000000
 
 
@@ -424,6 +424,17 @@ def test_the_filter_for_each_machine(machine, network):
         (arch ^ 0x80000000, sock, (AF_UNIX, STREAM), KILL),
     ]
     assert [run_filter(program, a, nr, *args) for a, nr, args, _ in cases] == [c[-1] for c in cases]
+
+
+@pytest.mark.parametrize("machine", sorted(confine._SOCKET_CALLS))
+def test_the_filter_refuses_metadata_changes_when_asked(machine):
+    arch, (sock, *_) = confine._SOCKET_CALLS[machine]
+    calls = confine._METADATA_CALLS[machine]
+    for metadata, expected in ((True, ALLOW), (False, EPERM)):
+        program = confine.socket_filter(machine, network=False, metadata=metadata)
+        assert [run_filter(program, arch, nr, 0, 0) for nr in calls] == [expected] * len(calls)
+        assert run_filter(program, arch, sock, AF_INET, STREAM) == EACCES
+        assert run_filter(program, arch, 0, 0, 0) == ALLOW
 
 
 def test_the_filter_is_left_out_where_it_is_not_known():
