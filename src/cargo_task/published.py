@@ -362,6 +362,8 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
                 f"[{published.table}]: {mismatch}: the package is not the one `{lockfile.lock_path(published.manifest)}` pins",
                 help=f"if the change is expected, run `cargo task --update {task.name}` and review the lock file's diff",
             )  # fmt: skip
+        # Pinned by `rev`, cargo names the source by it; the lock keeps the table's own form.
+        resolved = resolved._replace(source=str(entry.get("source", resolved.source)))
     new = resolved.entry(published)
     if entry != {k: v for k, v in new.items() if v not in (None, {}, "")}:
         if refuse:

@@ -189,7 +189,8 @@ def test_git_task_by_tag_and_branch(project, cargo_task, henv, tmp_path):
     assert "lint-task says" in cargo_task("edge", cwd=project.root, **henv).stdout  # still pinned
     assert cargo_task("--update", "edge", cwd=project.root, **henv).returncode == 0
     assert lock(project)["package.metadata.tasks.edge"]["commit"] == git(repo, "rev-parse", "HEAD")
-    assert cargo_task("edge", cwd=project.root, **henv).stdout.strip() == "lint v2"
+    assert cargo_task("--locked", "edge", cwd=project.root, **henv).stdout.strip() == "lint v2"
+    assert "?branch=main#" in lock(project)["package.metadata.tasks.edge"]["source"]
     assert lock(project)["package.metadata.tasks.lint"]["commit"] == tagged
 
 
@@ -258,3 +259,20 @@ def test_add_refuses_a_layout_it_cannot_extend(project, registry, cargo_task, he
     assert "cannot add `[package.metadata.tasks.sorter]`" in line, line
     assert (project.root / "Cargo.toml").read_text() == original
     assert not (project.root / "cargo-task.lock").exists()
+
+
+def test_workspace_task_from_a_path_runs_from_a_member(tmp_path, cargo_task, henv):
+    root = tmp_path / "ws"
+    package(tmp_path / "tool", "ws-tool")
+    (root / "member" / "src").mkdir(parents=True)
+    (root / "member" / "src" / "lib.rs").write_text("")
+    (root / "member" / "Cargo.toml").write_text('[package]\nname = "member"\nversion = "0.1.0"\n\n'
+                                                '[package.metadata.tasks.tool]\ntimeout = "30s"\n')  # fmt: skip
+    (root / "Cargo.toml").write_text('[workspace]\nmembers = ["member"]\n\n'
+                                     '[workspace.metadata.tasks.tool]\nfrom = { path = "../tool" }\n')  # fmt: skip
+    result = cargo_task("tool", cwd=root / "member", **henv)
+    assert result.returncode == 0, result.stderr
+    assert f'ws-tool says ["tool"] from {root}' in result.stdout  # the declaring owner's directory
+    assert "workspace.metadata.tasks.tool" in (root / "cargo-task.lock").read_text()
+    assert not (root / "member" / "cargo-task.lock").exists()
+    assert "limits: time 30s" in cargo_task("--explain", "tool", cwd=root / "member", **henv).stdout
