@@ -33,18 +33,18 @@ def lock_path(manifest: Path) -> Path:
 
 
 def read(path: Path) -> dict[str, dict[str, Any]]:
-    """table -> entry; {} when there is no lock file yet."""
-    import tomllib
+    """table -> entry; {} when there is no lock file yet. The parse is kept as manifests'
+    are (`workspace.read_toml`), so a warm run or a listing does not import tomllib."""
+    from cargo_task.workspace import read_toml
 
     try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        data = read_toml(path)
     except FileNotFoundError:
         return {}
     except OSError as e:
         raise ConfigError(f"could not read `{path}`: {e.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"failed to parse `{path}`: {e}",
+    except ConfigError as e:
+        raise ConfigError(e.message.replace("manifest at ", ""),
                           help="restore it from version control, or delete it and run `cargo task --update`") from None  # fmt: skip
     if data.get("version") != VERSION:
         raise ConfigError(f"`{path}` has version {data.get('version')!r}; this cargo-task reads version {VERSION}",

@@ -22,10 +22,7 @@ it asks for. Asked-for grants are recorded and shown, never applied.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -84,10 +81,12 @@ def description(task: Task) -> str:
 
 
 def _manifest_data(path: Path) -> dict[str, Any]:
-    import tomllib
+    from cargo_task.workspace import read_toml
 
-    with path.open("rb") as file:
-        return tomllib.load(file)
+    try:
+        return read_toml(path)
+    except ConfigError as e:
+        raise ValueError(e.message) from None
 
 
 def _self_description(data: dict[str, Any]) -> str:
@@ -143,6 +142,9 @@ class Resolved(NamedTuple):
 
 def build_directory(build_root: Path, published: Published) -> Path:
     """One private directory per declaring manifest and table."""
+    import hashlib
+    import re
+
     digest = hashlib.sha256(f"{published.manifest}\0{published.table}".encode("utf-8", "surrogateescape"))
     readable = re.sub(r"[^A-Za-z0-9_-]+", "-", published.table.rpartition(".")[2])[:32]
     return build_root / "published" / f"{readable}-{digest.hexdigest()[:16]}"
@@ -304,6 +306,8 @@ _NETWORK = ("Could not resolve host", "failed to connect", "Couldn't connect", "
 
 
 def _resolution_error(published: Published, name: str, messages: str) -> BuildError:
+    import re
+
     table = f"[{published.table}]"
     lines = [line.strip() for line in messages.splitlines() if line.strip()]
     said = " ".join(lines)
@@ -451,6 +455,9 @@ def build_arguments(published: Published) -> tuple[str, ...]:
 
 def static_fingerprint(entry: dict[str, Any], published: Published, toolchain: Toolchain, engine: str,
                        plan: PackageBuild) -> str:  # fmt: skip
+    import hashlib
+    import json
+
     from cargo_task import __version__
     from cargo_task.fingerprint import TOOLCHAIN_ENV, cargo_config_files, stamp
 
@@ -575,6 +582,8 @@ def _keep(reporter: Reporter, save) -> None:
 
 def explain_lines(task: Task) -> list[str]:
     """Where the task comes from, and what it asks for beside what it is granted."""
+    import json
+
     published = task.settings.published
     assert published is not None
     try:
