@@ -298,6 +298,22 @@ def config_env_names(toolchain: Toolchain) -> list[str]:
     return sorted(names)
 
 
+def local_sources(toolchain: Toolchain) -> list[Path]:
+    """Directories of `local-registry` and `directory` sources the cargo configuration
+    declares (source replacement, vendoring): an offline build reads its crates there. A
+    relative path is taken from the directory holding `.cargo/`, as cargo does."""
+    found = []
+    for path, data in cargo_configs(toolchain):
+        sources = data.get("source") if isinstance(data.get("source"), dict) else {}
+        for table in sources.values():
+            for key in ("local-registry", "directory"):
+                value = table.get(key) if isinstance(table, dict) else None
+                if isinstance(value, str):
+                    base = path.parent.parent if path.parent.name == ".cargo" else path.parent
+                    found.append(Path(os.path.normpath(os.path.join(base, value))))
+    return found
+
+
 def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[Path], writable: list[Path]):
     """What a confined task build may touch."""
     from cargo_task import confine
@@ -312,7 +328,7 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
     programs = [Path(found) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER"))
                 if p and (found := shutil.which(p, path=path))]  # fmt: skip
     read = [
-        *map(Path, confine.SYSTEM_READ), *readable, rustup_home, scaffold.directory,
+        *map(Path, confine.SYSTEM_READ), *readable, rustup_home, scaffold.directory, *local_sources(toolchain),
         *(cargo_home / n for n in ("bin", "registry", "git", "config", "config.toml")),
         *(f for f in cargo_config_files(toolchain.cwd, toolchain.env) if f.exists()),
         *(Path(os.path.realpath(p)).parent for p in programs),

@@ -70,9 +70,11 @@ class LocalRegistry:
     def publish(self, source: Path, env: dict[str, str]) -> str:
         """`cargo package` the package at `source` into the registry; its checksum. A
         version published again replaces the first (a registry that changed under a lock)."""
+        config = self.root / "config.toml"  # its dependencies come from this registry too
+        config.write_text(self.config())
         subprocess.run(["cargo", "package", "--allow-dirty", "--no-verify", "--offline", "--quiet",
-                        "--manifest-path", str(source / "Cargo.toml")], check=True, env=env,
-                       capture_output=True)  # fmt: skip
+                        "--config", str(config), "--manifest-path", str(source / "Cargo.toml")],
+                       check=True, env=env, capture_output=True)  # fmt: skip
         data = json.loads(subprocess.run(
             ["cargo", "metadata", "--no-deps", "--offline", "--format-version", "1",
              "--manifest-path", str(source / "Cargo.toml")], check=True, env=env, capture_output=True).stdout)
@@ -85,7 +87,10 @@ class LocalRegistry:
         index.parent.mkdir(parents=True, exist_ok=True)
         lines = [l for l in (index.read_text().splitlines() if index.exists() else [])
                  if json.loads(l)["vers"] != version]
-        lines.append(json.dumps({"name": name, "vers": version, "deps": [], "cksum": checksum,
+        deps = [{"name": d["name"], "req": d["req"], "features": d["features"], "optional": d["optional"],
+                 "default_features": d["uses_default_features"], "target": d["target"], "kind": d["kind"]}
+                for d in meta["dependencies"]]  # fmt: skip
+        lines.append(json.dumps({"name": name, "vers": version, "deps": deps, "cksum": checksum,
                                  "features": {}, "yanked": False}))
         index.write_text("\n".join(lines) + "\n")
         shutil.rmtree(source / "target")

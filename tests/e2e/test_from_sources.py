@@ -41,6 +41,10 @@ def registry(tmp_path, henv) -> LocalRegistry:
                              files={"src/lib.rs": "pub fn f() {}\n"}), henv)  # fmt: skip
     registry.publish(package(tmp_path / "src" / "two", "two-bins", "1.0.0", main=None,
                              files={"src/bin/one.rs": "fn main() {}\n", "src/bin/two.rs": "fn main() {}\n"}), henv)  # fmt: skip
+    registry.publish(package(tmp_path / "src" / "tiny", "tiny-lib", "1.0.0", main=None,
+                             files={"src/lib.rs": 'pub fn word() -> &\'static str { "tiny" }\n'}), henv)  # fmt: skip
+    registry.publish(package(tmp_path / "src" / "dep", "task-with-dep", "0.1.0", extra='[dependencies]\ntiny-lib = "1"\n',
+                             main='fn main() { println!("with {}", tiny_lib::word()); }\n'), henv)  # fmt: skip
     return registry
 
 
@@ -276,3 +280,15 @@ def test_workspace_task_from_a_path_runs_from_a_member(tmp_path, cargo_task, hen
     assert "workspace.metadata.tasks.tool" in (root / "cargo-task.lock").read_text()
     assert not (root / "member" / "cargo-task.lock").exists()
     assert "limits: time 30s" in cargo_task("--explain", "tool", cwd=root / "member", **henv).stdout
+
+
+def test_registry_task_with_a_dependency_builds_from_its_shipped_lock(project, registry, cargo_task, henv):
+    registry_project(project, registry, """
+        [package.metadata.tasks.dep]
+        from = { crate = "task-with-dep", version = "0.1" }
+    """)
+    result = cargo_task("dep", cwd=project.root, **henv)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "with tiny"
+    vendored = next((project.root / "target" / "cargo-task" / "published").glob("dep-*/vendor/task-with-dep-0.1.0"))
+    assert 'name = "tiny-lib"' in (vendored / "Cargo.lock").read_text()  # shipped in the .crate
