@@ -1,5 +1,5 @@
-"""`cargo task --add CRATE[@VERSION] [NAME]`: a published package's task table, added to
-the manifest the way `cargo add` edits one.
+"""`cargo task --add CRATE[@VERSION]|PATH [NAME]`: a published package's task table, added
+to the manifest the way `cargo add` edits one.
 
 The package is resolved first (as a run would), so a typo fails before the manifest is
 touched. The table is appended as text: every byte of the file before it stays as it was,
@@ -66,13 +66,32 @@ def _reads_back(text: str, section: str, name: str, from_table: dict[str, Any]) 
 
 def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
         request: Request, reporter: Reporter) -> None:  # fmt: skip
+    """`spec` is `CRATE[@VERSION]`, or a package's directory (`../tools/x`: it has a `/`)."""
+    import os
+
     from cargo_task import build, lockfile, published
     from cargo_task.files import replace_file
 
-    crate, version = parse_spec(spec)
     manifest = project.package or project.workspace
     assert manifest is not None
     section = "package" if manifest.package_name is not None else "workspace"
+    refuse = lockfile.refuses_changes(request.locked, request.environ)
+    if refuse:
+        raise ConfigError(f"`--add` writes `{lockfile.lock_path(manifest.path)}`, but {refuse} forbids it",
+                          help="add the task without --locked (and outside CI), then commit the lock file")  # fmt: skip
+    if "/" in spec or spec in (".", ".."):
+        directory = os.path.normpath(os.path.join(request.cwd, spec))
+        asking: dict[str, Any] = {"path": os.path.relpath(directory, manifest.root)}
+        crate = None
+    else:
+        crate, version = parse_spec(spec)
+        asking = {"crate": crate, "version": version or "*"}
+    header = f"{section}.metadata.tasks.{name or '-'}"  # the name may come from the package
+    asked = parse_from(manifest.path, f"`{header}`", asking, header)
+    toolchain = build.Toolchain.from_environment(request.environ, manifest.root)
+    resolved = published.resolve(asked, name or "-", published.build_directory(project.target_dir / "cargo-task", asked),
+                                 toolchain, None)  # fmt: skip
+    crate = crate or resolved.package
     name = name or default_name(crate)
     problem = task_name_problem(name)
     if problem:
@@ -81,25 +100,22 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
         raise ConfigError(f"there is a task `{name}` already (`{tasks[name].source}`)",
                           help=f"name the new one: `cargo task --add {spec} OTHER-NAME`")  # fmt: skip
     header = f"{section}.metadata.tasks.{name}"
-    refuse = lockfile.refuses_changes(request.locked, request.environ)
-    if refuse:
-        raise ConfigError(f"`--add` writes `{lockfile.lock_path(manifest.path)}`, but {refuse} forbids it",
-                          help="add the task without --locked (and outside CI), then commit the lock file")  # fmt: skip
-    asked = parse_from(manifest.path, f"`{header}`", {"crate": crate, "version": version or "*"}, header)
-    directory = published.build_directory(project.target_dir / "cargo-task", asked)
-    toolchain = build.Toolchain.from_environment(request.environ, manifest.root)
-    resolved = published.resolve(asked, name, directory, toolchain, None)
-    from_table = {"crate": crate, "version": version or resolved.version}
+    if "path" in asking:
+        from_table = {"path": asking["path"]}
+    else:
+        from_table = {"crate": crate, "version": asking["version"] if asking["version"] != "*" else resolved.version}
     try:
         original = manifest.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"could not read `{manifest.path}`: {getattr(e, 'strerror', e)}") from None
     text = appended(original, table_text(header, from_table, crate, resolved.asks))
     if not _reads_back(text, section, name, from_table):
+        from cargo_task.scaffold import toml_value
+
         raise ConfigError(
             f"cannot add `[{header}]` to `{manifest.path}`: its tasks are written in a way a new table "
             "cannot extend (an inline `tasks = { ... }` table?)",
-            help=f"add it by hand: `{name} = {{ from = {{ crate = \"{crate}\", version = \"{from_table['version']}\" }} }}`",
+            help=f"add it by hand: `{name} = {{ from = {toml_value(from_table)} }}`",
         )  # fmt: skip
     final = parse_from(manifest.path, f"`{header}`", from_table, header)
     try:
@@ -109,5 +125,5 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
     lockfile.write_entry(lockfile.lock_path(manifest.path), resolved.entry(final))
     reporter.status("Adding", f"task `{name}` from {resolved.package} v{resolved.version} to `{manifest.path}`")
     if resolved.asks:
-        reporter.note(f"`{crate}` asks for grants ({', '.join(resolved.asks)}): they are commented out in "
+        reporter.status("Note", f"`{crate}` asks for grants ({', '.join(resolved.asks)}): they are commented out in "
                       f"`[{header}]`; see `cargo task --explain {name}`")  # fmt: skip

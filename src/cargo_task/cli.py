@@ -33,8 +33,8 @@ Options:
       --explain <TASK>      Show what TASK may do, without building or running it
       --build [TASK]...     Build the tasks named (default: all) without running them
       --editor              Write the task packages for rust-analyzer; print their manifests
-      --add <CRATE[@VERSION]> [NAME]
-                            Add a task from a published package to Cargo.toml
+      --add <CRATE[@VERSION]|PATH> [NAME]
+                            Add a task from a crate (or a package's directory) to Cargo.toml
       --update [TASK]...    Resolve tasks with a `from` table afresh; rewrite cargo-task.lock
       --locked              Fail rather than change cargo-task.lock (the default when CI=true)
       --timeout <DURATION>  Wall-clock limit for this run, e.g. 30s

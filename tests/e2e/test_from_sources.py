@@ -292,3 +292,17 @@ def test_registry_task_with_a_dependency_builds_from_its_shipped_lock(project, r
     assert result.stdout.strip() == "with tiny"
     vendored = next((project.root / "target" / "cargo-task" / "published").glob("dep-*/vendor/task-with-dep-0.1.0"))
     assert 'name = "tiny-lib"' in (vendored / "Cargo.lock").read_text()  # shipped in the .crate
+
+
+def test_add_a_path_package(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "lint-task", "lint-task", extra='[package.metadata.task]\nread = ["/etc"]\n')
+    original = project.manifest()
+    result = cargo_task("--add", "../tools/lint-task", cwd=project.root, **henv)
+    assert result.returncode == 0, result.stderr
+    assert "asks for grants (read)" in result.stderr
+    text = original.read_text()
+    assert text.endswith('[package.metadata.tasks.lint]\nfrom = { path = "../tools/lint-task" }\n'
+                         "# `lint-task` asks for these grants; none is given until you uncomment it:\n"
+                         '# read = ["/etc"]\n')  # fmt: skip
+    run = cargo_task("lint", cwd=project.root, **henv)
+    assert run.returncode == 0 and 'lint-task says ["lint"]' in run.stdout, run.stderr
