@@ -103,3 +103,12 @@ def test_added_table_keeps_the_text_and_reads_back():
 def test_bad_add_specs(spec):
     with pytest.raises(ConfigError, match="invalid package"):
         adder.parse_spec(spec)
+
+
+def test_build_arguments_carry_the_profile_and_features():
+    from cargo_task.published import build_arguments
+
+    plain = build_arguments(parse_from(MANIFEST, "t", {"crate": "x"}, "k"))
+    assert plain == ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"')
+    chosen = build_arguments(parse_from(MANIFEST, "t", {"crate": "x", "features": ["a", "b"], "default-features": False}, "k"))
+    assert chosen[len(plain):] == ("--features", "a,b", "--no-default-features")
