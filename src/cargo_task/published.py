@@ -198,6 +198,14 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
         raise BuildError(f"{table}: cargo resolved no package `{published.crate}`",
                          help="check `crate` in the `from` table")  # fmt: skip
     version, source = str(locked["version"]), str(locked.get("source", ""))
+    commit = source.rpartition("#")[2] if source.startswith("git+") else None
+    if pinned is not None:  # checked before the copy replaces the one built before
+        mismatch = _disagreement(pinned, str(locked["name"]), version, locked.get("checksum"), commit)
+        if mismatch:
+            raise BuildError(
+                f"{table}: {mismatch}: the package is not the one `{lockfile.lock_path(published.manifest)}` pins",
+                help=f"if the change is expected, run `cargo task --update {name}` and review the lock file's diff",
+            )  # fmt: skip
     try:
         if vendor.exists():
             remove_tree(vendor)
@@ -206,7 +214,6 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
         raise BuildError(f"{table}: could not keep the package's source in `{vendor}`: {e.strerror}") from None
     root = vendor / f"{published.crate}-{version}"
     _own_workspace(root / "Cargo.toml")
-    commit = source.rpartition("#")[2] if source.startswith("git+") else None
     metadata = _package_metadata(toolchain, root / "Cargo.toml", published, table)
     return Resolved(
         package=str(locked["name"]), version=version, source=source,
@@ -239,10 +246,18 @@ def _described(metadata: dict[str, Any]) -> str:
                                           "description": metadata.get("description")}})  # fmt: skip
 
 
+def _parsed(path: Path) -> dict[str, Any]:
+    """A file of our own private directory, parsed once (not kept in the cache)."""
+    import tomllib
+
+    with path.open("rb") as file:
+        return tomllib.load(file)
+
+
 def _own_workspace(manifest: Path) -> None:
     """A vendored copy lives under the project's target directory: without a `[workspace]`
     of its own, cargo would take it for a stray member of the project's workspace."""
-    data = _manifest_data(manifest)
+    data = _parsed(manifest)
     if "workspace" not in data:
         with manifest.open("a", encoding="utf-8") as file:
             file.write("\n# Added by cargo-task-wasm: this copy is built on its own.\n[workspace]\n")
@@ -250,7 +265,7 @@ def _own_workspace(manifest: Path) -> None:
 
 def _locked_package(lock: Path, crate: str) -> dict[str, Any] | None:
     try:
-        packages = _manifest_data(lock).get("package", [])
+        packages = _parsed(lock).get("package", [])
     except (OSError, ValueError):
         return None
     return next((p for p in packages if p.get("name") == crate and p.get("source")), None)
@@ -359,13 +374,7 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
     if stale and refuse:
         raise _refusal(published, task.name, stale, refuse)
     resolved = resolve(published, task.name, directory, toolchain, None if stale else entry)
-    if not stale and entry is not None and published.kind != "path":  # a path source is as its files are
-        mismatch = _disagreement(entry, resolved)
-        if mismatch:
-            raise BuildError(
-                f"[{published.table}]: {mismatch}: the package is not the one `{lockfile.lock_path(published.manifest)}` pins",
-                help=f"if the change is expected, run `cargo task --update {task.name}` and review the lock file's diff",
-            )  # fmt: skip
+    if not stale and entry is not None and published.kind != "path":
         # Pinned by `rev`, cargo names the source by it; the lock keeps the table's own form.
         resolved = resolved._replace(source=str(entry.get("source", resolved.source)))
     new = resolved.entry(published)
@@ -377,9 +386,10 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
     return resolved
 
 
-def _disagreement(entry: dict[str, Any], resolved: Resolved) -> str | None:
-    for key, said in (("package", resolved.package), ("version", resolved.version),
-                      ("checksum", resolved.checksum), ("commit", resolved.commit)):  # fmt: skip
+def _disagreement(entry: dict[str, Any], package: str, version: str, checksum: str | None,
+                 commit: str | None) -> str | None:  # fmt: skip
+    """How a pinned resolution differs from the lock entry it was pinned by, or None."""
+    for key, said in (("package", package), ("version", version), ("checksum", checksum), ("commit", commit)):
         if entry.get(key) != said:
             return f"its {key} is `{said}`, the lock file says `{entry.get(key)}`"
     return None

@@ -143,6 +143,8 @@ def test_registry_that_changed_under_the_lock_is_refused(project, registry, carg
     assert "[package.metadata.tasks.sort-deps]" in line and "checksum" in line, line
     assert "replaced" not in result.stdout
     assert (project.root / "cargo-task.lock").read_text() == before
+    copies = list((project.root / "target" / "cargo-task" / "published").glob("*/vendor/*/src/main.rs"))
+    assert copies and all("replaced" not in copy.read_text() for copy in copies)  # the pinned copy stays
 
 
 @pytest.mark.parametrize("table, expected", [
