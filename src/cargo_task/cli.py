@@ -250,7 +250,7 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
     )
     if ns.add is not None or ns.update:
         flag = "--add" if ns.add is not None else "--update"
-        other = next((f for f, on in (("--add", ns.add is not None and ns.update), ("--explain", ns.explain),
+        other = next((f for f, on in (("--update", ns.add is not None and ns.update), ("--explain", ns.explain),
                                       ("--list", ns.list), ("--json", ns.json), ("--editor", ns.editor),
                                       ("--build", ns.build)) if on), None)  # fmt: skip
         if other:

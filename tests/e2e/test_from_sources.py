@@ -308,3 +308,14 @@ def test_add_a_path_package(project, cargo_task, henv, tmp_path):
                          '# read = ["/etc"]\n')  # fmt: skip
     run = cargo_task("lint", cwd=project.root, **henv)
     assert run.returncode == 0 and 'lint-task says ["lint"]' in run.stdout, run.stderr
+
+
+def test_update_of_a_file_task_and_json_listing(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tool", "json-tool")
+    project.manifest('[package.metadata.tasks.tool]\nfrom = { path = "../tool" }\n')
+    project.write("tasks/hello.rs", "fn main() {}\n")
+    line = one_error(cargo_task("--update", "hello", cwd=project.root, **henv))
+    assert "task `hello` is a file, not a package" in line
+    rows = {row["name"]: row for row in json.loads(cargo_task("--json", cwd=project.root, **henv).stdout)}
+    assert rows["tool"]["from"] == {"path": "../tool"} and "from" not in rows["hello"]
+    assert rows["tool"]["description"] == "the json-tool package"  # [package] description as a fallback

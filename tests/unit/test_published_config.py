@@ -112,3 +112,25 @@ def test_build_arguments_carry_the_profile_and_features():
     assert plain == ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"')
     chosen = build_arguments(parse_from(MANIFEST, "t", {"crate": "x", "features": ["a", "b"], "default-features": False}, "k"))
     assert chosen[len(plain):] == ("--features", "a,b", "--no-default-features")
+
+
+def test_command_line_of_published_tasks():
+    from cargo_task.cli import parse_options, split_arguments
+
+    options, task, rest = split_arguments(["task", "--locked", "--add", "task-x@1", "x"])
+    assert parse_options(options)._replace(verbose=0) == parse_options([])._replace(locked=True, add="task-x@1")
+    assert (task, rest) == ("x", [])
+    assert parse_options(["--update"]).update
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--add", "x", "--update"], "`--add` cannot be used with `--update`"),
+    (["--update", "--explain", "x"], "cannot be used with `--explain`"),
+    (["--add", "x", "a", "b"], "adds one task"),
+    (["--add"], "a value is required for `--add`"),
+])  # fmt: skip
+def test_command_line_mistakes(argv, message, capsys):
+    from cargo_task.cli import main
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
