@@ -76,3 +76,25 @@ def test_published_build_and_run_stay_confined(small_project, tmp_path):
     assert [c.split()[:2] for c in tool_changes] == [["changed:", "."], ["created:", "Cargo.lock"]], tool_changes
     explained = small_project.run("--explain", "greedy").stdout
     assert "asks write = [\".\"]" in explained and "network: none" in explained, explained
+
+
+def test_no_write_grant_covers_a_path_package(small_project, tmp_path):
+    package(tmp_path / "tools" / "tool", "tool-task")
+    small_project.write("Cargo.toml", """
+        [package]
+        name = "small"
+        version = "0.1.0"
+        edition = "2021"
+
+        [package.metadata.tasks.tool]
+        from = { path = "../tools/tool" }
+
+        [package.metadata.tasks.writer]
+        write = ["../tools/tool/src"]
+    """)
+    small_project.write("tasks/writer.rs", "fn main() {}\n")
+    result = small_project.run("--explain", "writer")
+    assert result.returncode == 1, describe(result)
+    assert "the package task `tool` is built from" in result.stderr, describe(result)
+    assert "allow-write-manifest" in result.stderr, describe(result)
+    assert not (tmp_path / "tools" / "tool" / "target").exists()
