@@ -69,7 +69,7 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
     """`spec` is `CRATE[@VERSION]`, or a package's directory (`../tools/x`: it has a `/`)."""
     import os
 
-    from cargo_task import build, lockfile, published
+    from cargo_task import build, lockfile, resolution
     from cargo_task.files import replace_file
 
     manifest = project.package or project.workspace
@@ -89,7 +89,7 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
     header = f"{section}.metadata.tasks.{name or '-'}"  # the name may come from the package
     asked = parse_from(manifest.path, f"`{header}`", asking, header)
     toolchain = build.Toolchain.from_environment(request.environ, manifest.root)
-    resolved = published.resolve(asked, name or "-", published.build_directory(project.target_dir / "cargo-task", asked),
+    resolved = resolution.resolve(asked, name or "-", resolution.build_directory(project.target_dir / "cargo-task", asked),
                                  toolchain, None)  # fmt: skip
     crate = crate or resolved.package
     name = name or default_name(crate)

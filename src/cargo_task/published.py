@@ -2,17 +2,14 @@
 
 Three steps, each with its own rights:
 
-- resolution (`resolve`): a private resolver package under `<target>/cargo-task/published/`
-  whose one dependency is the `from` table, handed to `cargo vendor`. cargo resolves the
-  version (or the git commit), downloads, checks the checksum and copies the package into a
-  directory of ours, so nothing here knows cargo's registry or git layout. Unconfined but
-  running no build code; the only step that may use the network. The resolver's Cargo.lock
-  says the exact version, source and checksum; `cargo-task.lock` keeps them (`lockfile`).
-  Later resolutions pin them (`version = "=x.y.z"`, `rev = COMMIT`) and must agree.
+- resolution (`resolution.py`): unconfined, running no build code, the only step that may
+  use the network; only on a cold build whose lock entry is missing or stale, or on
+  `--update`. `locked_resolution` keeps `cargo-task.lock` (`lockfile`): a pinned
+  resolution must agree with it, and `--locked` or CI forbid changing it.
 - build: the package as its own cargo project, in a private target directory, by
   `build.build_task` exactly as a local task is built (fetch unconfined, then a confined
   `--offline --locked` build that may write only the private target directory). A `path`
-  source builds in place; its files join the protected set.
+  source builds in place; its directory joins the protected set (`buildview`).
 - run: exactly like a local task (`pipeline.run`): argv[0] is the task's name, the grants
   are the task table's, `CARGO_MANIFEST_DIR` the declaring owner's directory.
 
@@ -22,13 +19,13 @@ it asks for. Asked-for grants are recorded and shown, never applied.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cargo_task import lockfile
 from cargo_task.config import Published
 from cargo_task.errors import BuildError, ConfigError
+from cargo_task.resolution import Resolved, asked_grants, build_directory, resolve, self_description, written
 
 if TYPE_CHECKING:
     from cargo_task.build import Toolchain
@@ -36,10 +33,8 @@ if TYPE_CHECKING:
     from cargo_task.pipeline import Request, Selection
     from cargo_task.terminal import Reporter
 
-# Keys of `[package.metadata.task]` that ask for grants (a task table's, minus the ones
-# that only the user's manifest can say).
-ASKABLE = ("read", "write", "allow-write-manifest", "network", "stdin", "tmp", "timeout", "memory",
-           "env", "inherit-env", "commands", "allow-unconfined-commands")  # fmt: skip
+# The profile of local tasks (`scaffold.PROFILE_TABLE`), as cargo configuration, which
+# outranks the package's own `[profile.dev]`.
 _PROFILE = ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"')
 
 
@@ -57,10 +52,6 @@ def table_name(task: Task) -> str:
     return f"[{published.table}]"
 
 
-def written(published: Published) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in published.written}
-
-
 def lock_entry(published: Published) -> dict[str, Any] | None:
     return lockfile.read(lockfile.lock_path(published.manifest)).get(published.table)
 
@@ -71,7 +62,7 @@ def description(task: Task) -> str:
     assert published is not None
     try:
         if published.path is not None:
-            return _self_description(_manifest_data(published.path / "Cargo.toml"))
+            return self_description(_manifest_data(published.path / "Cargo.toml"))
         entry = lock_entry(published)
     except (ConfigError, OSError, ValueError):
         return ""
@@ -87,267 +78,6 @@ def _manifest_data(path: Path) -> dict[str, Any]:
         return read_toml(path)
     except ConfigError as e:
         raise ValueError(e.message) from None
-
-
-def _self_description(data: dict[str, Any]) -> str:
-    package = data.get("package") if isinstance(data.get("package"), dict) else {}
-    said = _asks_table(package.get("metadata"))
-    text = said.get("description") if isinstance(said.get("description"), str) else package.get("description")
-    return " ".join(text.split()) if isinstance(text, str) else ""
-
-
-def _asks_table(metadata: object) -> dict[str, Any]:
-    table = metadata.get("task") if isinstance(metadata, dict) else None
-    return table if isinstance(table, dict) else {}
-
-
-def asked_grants(metadata: object) -> dict[str, Any]:
-    """The grants a package asks for in `[package.metadata.task]`, the well-formed ones only
-    (each checked with the task table's own parser): recorded and shown, never applied."""
-    from cargo_task.config import _KEYS
-
-    asks = {}
-    for key, value in _asks_table(metadata).items():
-        if key in ASKABLE:
-            try:
-                _KEYS[key][1](value)
-            except ValueError:
-                continue
-            asks[key] = value
-    return asks
-
-
-# -- resolution ------------------------------------------------------------------------
-
-
-class Resolved(NamedTuple):
-    package: str
-    version: str
-    source: str  # cargo's source id; `path+<as written>` for a path source
-    checksum: str | None  # registry
-    commit: str | None  # git
-    manifest: Path  # the package's Cargo.toml: the vendored copy's, or the path package's
-    readable: tuple[Path, ...]  # what its build reads beyond the private directory
-    bin: str
-    description: str
-    asks: dict[str, Any]
-
-    def entry(self, published: Published) -> dict[str, Any]:
-        return {
-            "table": published.table, "from": written(published), "package": self.package,
-            "version": self.version, "source": self.source, "checksum": self.checksum,
-            "commit": self.commit, "bin": self.bin, "description": self.description, "asks": self.asks,
-        }  # fmt: skip
-
-
-def build_directory(build_root: Path, published: Published) -> Path:
-    """One private directory per declaring manifest and table."""
-    import hashlib
-    import re
-
-    digest = hashlib.sha256(f"{published.manifest}\0{published.table}".encode("utf-8", "surrogateescape"))
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", published.table.rpartition(".")[2])[:32]
-    return build_root / "published" / f"{readable}-{digest.hexdigest()[:16]}"
-
-
-def _resolver_manifest(published: Published, pinned: dict[str, Any] | None) -> str:
-    from cargo_task.scaffold import toml_value
-
-    spec = {k: v for k, v in written(published).items() if k not in ("crate", "bin", "features", "default-features")}
-    spec["package"] = published.crate
-    if pinned is not None:
-        if published.kind == "registry":
-            spec["version"] = f"={pinned['version']}"
-        elif pinned.get("commit"):
-            for key in ("branch", "tag"):
-                spec.pop(key, None)
-            spec["rev"] = pinned["commit"]
-    return (
-        "# Generated by cargo-task-wasm to resolve a task's `from` table. Edits are overwritten.\n"
-        '[package]\nname = "cargo-task-resolver"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
-        f"[dependencies]\ntask = {toml_value(spec)}\n\n[workspace]\n"
-    )
-
-
-def resolve(published: Published, name: str, directory: Path, toolchain: Toolchain,
-            pinned: dict[str, Any] | None) -> Resolved:  # fmt: skip
-    """The package the table names, as an exact version with its source at hand."""
-    if published.kind == "path":
-        return _from_path(published, name, toolchain)
-    from cargo_task import build
-    from cargo_task.files import remove_tree, write_atomic
-
-    table = f"[{published.table}]"
-    resolver = directory / "resolve"
-    vendor, fresh = directory / "vendor", directory / "vendor.new"
-    try:
-        write_atomic(resolver / "Cargo.toml", _resolver_manifest(published, pinned).encode())
-        write_atomic(resolver / "src" / "lib.rs", b"")
-        for stale in (resolver / "Cargo.lock", fresh):
-            if os.path.lexists(stale):
-                remove_tree(stale) if stale.is_dir() else stale.unlink()
-    except OSError as e:
-        raise BuildError(f"{table}: could not prepare the resolution in `{directory}`: {e.strerror}") from None
-    code, messages = build.resolve_with_cargo(toolchain, [
-        "vendor", "--versioned-dirs", "--respect-source-config", "--quiet",
-        "--manifest-path", str(resolver / "Cargo.toml"), str(fresh)])  # fmt: skip
-    if code != 0:
-        raise _resolution_error(published, name, messages)
-    locked = _locked_package(resolver / "Cargo.lock", published.crate or "")
-    if locked is None:
-        raise BuildError(f"{table}: cargo resolved no package `{published.crate}`",
-                         help="check `crate` in the `from` table")  # fmt: skip
-    version, source = str(locked["version"]), str(locked.get("source", ""))
-    commit = source.rpartition("#")[2] if source.startswith("git+") else None
-    if pinned is not None:  # checked before the copy replaces the one built before
-        mismatch = _disagreement(pinned, str(locked["name"]), version, locked.get("checksum"), commit)
-        if mismatch:
-            raise BuildError(
-                f"{table}: {mismatch}: the package is not the one `{lockfile.lock_path(published.manifest)}` pins",
-                help=f"if the change is expected, run `cargo task --update {name}` and review the lock file's diff",
-            )  # fmt: skip
-    try:
-        if vendor.exists():
-            remove_tree(vendor)
-        os.replace(fresh, vendor)
-    except OSError as e:
-        raise BuildError(f"{table}: could not keep the package's source in `{vendor}`: {e.strerror}") from None
-    root = vendor / f"{published.crate}-{version}"
-    _own_workspace(root / "Cargo.toml")
-    metadata = _package_metadata(toolchain, root / "Cargo.toml", published, table)
-    return Resolved(
-        package=str(locked["name"]), version=version, source=source,
-        checksum=locked.get("checksum"), commit=commit, manifest=root / "Cargo.toml", readable=(),
-        bin=_choose_bin(metadata, published, table), description=_described(metadata),
-        asks=asked_grants(metadata.get("metadata")),
-    )  # fmt: skip
-
-
-def _from_path(published: Published, name: str, toolchain: Toolchain) -> Resolved:
-    assert published.path is not None
-    table = f"[{published.table}]"
-    manifest = published.path / "Cargo.toml"
-    if not manifest.is_file():
-        raise ConfigError(f"{table}: `path = \"{published.get('path')}\"` has no Cargo.toml ({manifest})",
-                          help="point `path` at the directory of the task's package")  # fmt: skip
-    metadata = _package_metadata(toolchain, manifest, published, table)
-    root = Path(metadata["__workspace_root"])
-    return Resolved(
-        package=metadata["name"], version=metadata["version"], source=f"path+{published.get('path')}",
-        checksum=None, commit=None, manifest=Path(metadata["manifest_path"]),
-        readable=(Path(metadata["manifest_path"]).parent, root),
-        bin=_choose_bin(metadata, published, table), description=_described(metadata),
-        asks=asked_grants(metadata.get("metadata")),
-    )  # fmt: skip
-
-
-def _described(metadata: dict[str, Any]) -> str:
-    return _self_description({"package": {"metadata": metadata.get("metadata"),
-                                          "description": metadata.get("description")}})  # fmt: skip
-
-
-def _parsed(path: Path) -> dict[str, Any]:
-    """A file of our own private directory, parsed once (not kept in the cache)."""
-    import tomllib
-
-    with path.open("rb") as file:
-        return tomllib.load(file)
-
-
-def _own_workspace(manifest: Path) -> None:
-    """A vendored copy lives under the project's target directory: without a `[workspace]`
-    of its own, cargo would take it for a stray member of the project's workspace."""
-    data = _parsed(manifest)
-    if "workspace" not in data:
-        with manifest.open("a", encoding="utf-8") as file:
-            file.write("\n# Added by cargo-task-wasm: this copy is built on its own.\n[workspace]\n")
-
-
-def _locked_package(lock: Path, crate: str) -> dict[str, Any] | None:
-    try:
-        packages = _parsed(lock).get("package", [])
-    except (OSError, ValueError):
-        return None
-    return next((p for p in packages if p.get("name") == crate and p.get("source")), None)
-
-
-def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published, table: str) -> dict[str, Any]:
-    """cargo's view of the package (`cargo metadata --no-deps`): name, version, binaries,
-    `[package.metadata]`; the chosen one when the manifest is a workspace's."""
-    from cargo_task.build import cargo_metadata
-
-    try:
-        data = cargo_metadata(toolchain.env | {"CARGO": toolchain.cargo}, manifest)
-    except BuildError as e:
-        detail = [line for line in e.message.partition(":\n")[2].splitlines() if line.strip()]
-        raise BuildError(f"{table}: cargo cannot read the package at `{manifest.parent}`"
-                         + (f": {detail[0].strip()}" if detail else ""),
-                         help="fix the package's Cargo.toml (a path package inside another "
-                         "workspace needs a `[workspace]` table of its own or an `exclude` entry)") from None  # fmt: skip
-    packages = data.get("packages", [])
-    crate = published.crate
-    chosen = [p for p in packages if p.get("name") == crate] if crate else [
-        p for p in packages if Path(p.get("manifest_path", "")) == manifest] or packages  # fmt: skip
-    if len(chosen) != 1:
-        names = ", ".join(sorted(p.get("name", "?") for p in packages))
-        raise ConfigError(
-            f"{table}: " + (f"no package `{crate}` at `{manifest.parent}`" if crate or not chosen
-                            else f"`{manifest.parent}` is a workspace of several packages"),
-            help=f'name one with `crate = "..."`: {names}' if names else "check the `from` table",
-        )  # fmt: skip
-    return {**chosen[0], "__workspace_root": data.get("workspace_root", str(manifest.parent))}
-
-
-def _choose_bin(metadata: dict[str, Any], published: Published, table: str) -> str:
-    bins = sorted(t["name"] for t in metadata.get("targets", []) if "bin" in t.get("kind", []))
-    label = f"package `{metadata.get('name')} {metadata.get('version')}`"
-    if published.bin is not None:
-        if published.bin in bins:
-            return published.bin
-        raise ConfigError(f"{table}: {label} has no binary `{published.bin}`",
-                          help=f"its binaries: {', '.join(bins)}" if bins else "it has no binary at all")  # fmt: skip
-    if len(bins) == 1:
-        return bins[0]
-    if not bins:
-        raise ConfigError(f"{table}: {label} has no binary, so it cannot be a task",
-                          help="a task comes from a package with a `src/main.rs` or a `[[bin]]` target")  # fmt: skip
-    raise ConfigError(f"{table}: {label} has several binaries: {', '.join(bins)}",
-                      help=f'pick one with `bin = "{bins[0]}"` in the `from` table')  # fmt: skip
-
-
-_NETWORK = ("Could not resolve host", "failed to connect", "Couldn't connect", "network failure",
-            "spurious network error", "failed to download", "timed out", "SSL", "Connection refused",
-            "failed to query replaced source", "failed to fetch", "failed to clone")  # fmt: skip
-
-
-def _resolution_error(published: Published, name: str, messages: str) -> BuildError:
-    import re
-
-    table = f"[{published.table}]"
-    lines = [line.strip() for line in messages.splitlines() if line.strip()]
-    said = " ".join(lines)
-    crate, wanted = published.crate, published.get("version")
-    offline = "offline" in said and ("--offline" in said or "offline mode" in said)
-    if offline and "no matching package named" not in said and "failed to select a version" not in said:
-        return BuildError(f"{table}: `{crate}` must be downloaded, but cargo is offline",
-                          help="connect to the network and run again, or unset CARGO_NET_OFFLINE / `net.offline`")  # fmt: skip
-    if "no matching package named" in said:
-        return BuildError(f"{table}: no crate `{crate}` in the registry",
-                          help="check `crate` in the `from` table (cargo's name, as on crates.io)"
-                          + ("; cargo is offline, so it knows only what it downloaded before" if offline else ""))  # fmt: skip
-    if "failed to select a version" in said or "candidate versions found" in said:
-        candidates = re.search(r"candidate versions found which didn't match: ([^\n]+?)(?: location|$| +\S+ searched)", said)
-        return BuildError(f"{table}: no version of `{crate}` matches `{wanted}`",
-                          help=f"versions there: {candidates.group(1).strip()}" if candidates
-                          else "check `version` in the `from` table (cargo's semver syntax)")  # fmt: skip
-    if any(marker in said for marker in _NETWORK):
-        where = published.get("git") or published.get("registry") or "crates.io"
-        detail = next((line for line in reversed(lines) if any(m in line for m in _NETWORK)), lines[-1])
-        return BuildError(f"{table}: could not reach `{where}` to resolve `{crate}` ({detail})",
-                          help="check the network (and `git`, `tag`, `branch`, `rev` for a git source), then run again")  # fmt: skip
-    detail = lines[-1] if lines else "no message"
-    return BuildError(f"{table}: cargo could not resolve `{crate}`: {detail}",
-                      help=f"check the `from` table; `cargo task --update {name}` resolves it again")  # fmt: skip
 
 
 # -- lock file -------------------------------------------------------------------------
@@ -384,15 +114,6 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
         lockfile.write_entry(lockfile.lock_path(published.manifest), new)
         reporter.status("Locking", f"`{task.name}` to {resolved.package} v{resolved.version} ({_shown_source(resolved)})")
     return resolved
-
-
-def _disagreement(entry: dict[str, Any], package: str, version: str, checksum: str | None,
-                 commit: str | None) -> str | None:  # fmt: skip
-    """How a pinned resolution differs from the lock entry it was pinned by, or None."""
-    for key, said in (("package", package), ("version", version), ("checksum", checksum), ("commit", commit)):
-        if entry.get(key) != said:
-            return f"its {key} is `{said}`, the lock file says `{entry.get(key)}`"
-    return None
 
 
 def _shown_source(resolved: Resolved | dict[str, Any]) -> str:
