@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from cargo_task import lockfile
 from cargo_task.config import Published
 from cargo_task.errors import BuildError, ConfigError
-from cargo_task.resolution import Resolved, asked_grants, build_directory, resolve, self_description, written
+from cargo_task.resolution import Resolved, asked_grants, build_directory, resolve, reuse, self_description, written
 
 if TYPE_CHECKING:
     from cargo_task.build import Toolchain
@@ -103,7 +103,8 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
     stale = "`--update` asked for it" if update else lockfile.stale_reason(entry, written(published))
     if stale and refuse:
         raise _refusal(published, task.name, stale, refuse)
-    resolved = resolve(published, task.name, directory, toolchain, None if stale else entry)
+    kept = reuse(published, directory, toolchain, entry) if not stale and entry and published.kind != "path" else None
+    resolved = kept or resolve(published, task.name, directory, toolchain, None if stale else entry)
     if not stale and entry is not None and published.kind != "path":
         # Pinned by `rev`, cargo names the source by it; the lock keeps the table's own form.
         resolved = resolved._replace(source=str(entry.get("source", resolved.source)))

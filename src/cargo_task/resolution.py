@@ -155,12 +155,45 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
         raise BuildError(f"{table}: could not keep the package's source in `{vendor}`: {e.strerror}") from None
     root = vendor / f"{published.crate}-{version}"
     _own_workspace(root / "Cargo.toml")
+    resolved = _from_copy(published, table, toolchain, root, package=str(locked["name"]), version=version,
+                          source=source, checksum=locked.get("checksum"), commit=commit)  # fmt: skip
+    try:
+        (vendor / PIN).write_text(_pin_text(resolved.package, version, resolved.checksum, commit))
+    except OSError:
+        pass  # the next cold build resolves again
+    return resolved
+
+
+# Beside the copy: which pin it was made for, so that a rebuild of a pinned package (a new
+# toolchain, a changed configuration) reuses it and needs no network. The copy lives in
+# cargo's output under the target directory, which no task and no build may write.
+PIN = ".cargo-task-pin"
+
+
+def _pin_text(package: str, version: str, checksum: str | None, commit: str | None) -> str:
+    return f"{package}\n{version}\n{checksum or ''}\n{commit or ''}\n"
+
+
+def reuse(published: Published, directory: Path, toolchain: Toolchain, entry: dict[str, Any]) -> Resolved | None:
+    """The copy made for exactly this lock entry, if it is still there; else None."""
+    vendor = directory / "vendor"
+    package, version = str(entry.get("package")), str(entry.get("version"))
+    try:
+        made_for = (vendor / PIN).read_text()
+    except OSError:
+        return None
+    if made_for != _pin_text(package, version, entry.get("checksum"), entry.get("commit")):
+        return None
+    return _from_copy(published, f"[{published.table}]", toolchain, vendor / f"{package}-{version}",
+                      package=package, version=version, source=str(entry.get("source", "")),
+                      checksum=entry.get("checksum"), commit=entry.get("commit"))  # fmt: skip
+
+
+def _from_copy(published: Published, table: str, toolchain: Toolchain, root: Path, **pin: Any) -> Resolved:
     metadata = _package_metadata(toolchain, root / "Cargo.toml", published, table)
     return Resolved(
-        package=str(locked["name"]), version=version, source=source,
-        checksum=locked.get("checksum"), commit=commit, manifest=root / "Cargo.toml", readable=(),
-        bin=_choose_bin(metadata, published, table), description=_described(metadata),
-        asks=asked_grants(metadata.get("metadata")),
+        **pin, manifest=root / "Cargo.toml", readable=(), bin=_choose_bin(metadata, published, table),
+        description=_described(metadata), asks=asked_grants(metadata.get("metadata")),
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ package directory, built with the real cargo and run in Wasmtime."""
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -138,13 +139,17 @@ def test_registry_that_changed_under_the_lock_is_refused(project, registry, carg
     # The same version published again with other contents: its checksum changes.
     registry.publish(package(tmp_path / "src" / "evil", "task-sort-deps", "0.2.0",
                              main='fn main() { println!("replaced"); }'), henv)  # fmt: skip
+    # The copy made for the pin is reused: no registry is asked (offline works).
+    kept = cargo_task("sort-deps", cwd=project.root, **{**henv, "CARGO_NET_OFFLINE": "true"})
+    assert kept.returncode == 0 and "task-sort-deps says" in kept.stdout, kept.stderr
+    # Elsewhere (a fresh clone: no copy), the registry is asked, and disagrees with the lock.
+    shutil.rmtree(project.root / "target")
     result = cargo_task("sort-deps", cwd=project.root, **henv)
     line = one_error(result)
     assert "[package.metadata.tasks.sort-deps]" in line and "checksum" in line, line
     assert "replaced" not in result.stdout
     assert (project.root / "cargo-task.lock").read_text() == before
-    copies = list((project.root / "target" / "cargo-task" / "published").glob("*/vendor/*/src/main.rs"))
-    assert copies and all("replaced" not in copy.read_text() for copy in copies)  # the pinned copy stays
+    assert not list((project.root / "target" / "cargo-task" / "published").glob("*/vendor"))  # never kept
 
 
 @pytest.mark.parametrize("table, expected", [
