@@ -553,7 +553,7 @@ def section_list(cases: Cases, runs: int, warmup: int) -> list[Row]:
     return [
         Row("5", "`cargo-task` listing 100 tasks (50 members)", s["large"], "`python -c pass`",
             s["floor"], "<= 3x", 3.0),
-        Row("5", "`cargo-task` listing the demo's 7 tasks", s["demo"], "`python -c pass`",
+        Row("5", "`cargo-task` listing the demo's 9 tasks (2 from packages)", s["demo"], "`python -c pass`",
             s["floor"], "<= 3x", 3.0),
     ]  # fmt: skip
 

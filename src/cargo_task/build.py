@@ -150,7 +150,7 @@ def _stop_on(signum, frame) -> None:
 
 def build_task(
     toolchain: Toolchain, scaffold: Scaffold, task: str, verbosity: int, color: str,
-    readable: list[Path],
+    readable: list[Path], extra: tuple[str, ...] = (),
 ) -> Path:
     """Build one task and return the sysroot it was built with.
 
@@ -177,6 +177,7 @@ def build_task(
         toolchain.cargo, "build", "--manifest-path", str(scaffold.manifest),
         "--target", TARGET, "--bin", task, "--target-dir", str(scaffold.target_dir),
         "--color", color, "--offline", "--locked",  # the fetch before wrote the lock
+        *extra,
     ]  # fmt: skip
     if verbosity < 0:
         command.append("--quiet")
@@ -297,6 +298,22 @@ def config_env_names(toolchain: Toolchain) -> list[str]:
     return sorted(names)
 
 
+def local_sources(toolchain: Toolchain) -> list[Path]:
+    """Directories of `local-registry` and `directory` sources the cargo configuration
+    declares (source replacement, vendoring): an offline build reads its crates there. A
+    relative path is taken from the directory holding `.cargo/`, as cargo does."""
+    found = []
+    for path, data in cargo_configs(toolchain):
+        sources = data.get("source") if isinstance(data.get("source"), dict) else {}
+        for table in sources.values():
+            for key in ("local-registry", "directory"):
+                value = table.get(key) if isinstance(table, dict) else None
+                if isinstance(value, str):
+                    base = path.parent.parent if path.parent.name == ".cargo" else path.parent
+                    found.append(Path(os.path.normpath(os.path.join(base, value))))
+    return found
+
+
 def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[Path], writable: list[Path]):
     """What a confined task build may touch."""
     from cargo_task import confine
@@ -311,7 +328,7 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
     programs = [Path(found) for p in (toolchain.cargo, toolchain.rustc, toolchain.env.get("RUSTC_WRAPPER"))
                 if p and (found := shutil.which(p, path=path))]  # fmt: skip
     read = [
-        *map(Path, confine.SYSTEM_READ), *readable, rustup_home, scaffold.directory,
+        *map(Path, confine.SYSTEM_READ), *readable, rustup_home, scaffold.directory, *local_sources(toolchain),
         *(cargo_home / n for n in ("bin", "registry", "git", "config", "config.toml")),
         *(f for f in cargo_config_files(toolchain.cwd, toolchain.env) if f.exists()),
         *(Path(os.path.realpath(p)).parent for p in programs),
@@ -375,3 +392,31 @@ def cargo_metadata(environ: dict[str, str], manifest: Path) -> dict:
         "project's builds read and run" + (f":\n{detail}" if detail else ""),
         help="fix what cargo reports; `cargo metadata` must work in this project",
     )
+
+
+def resolve_with_cargo(toolchain: Toolchain, args: list[str]) -> tuple[int, str]:
+    """Run `cargo ARGS` unconfined for a published task's resolution (`cargo vendor`, which
+    resolves, downloads and unpacks, running no build code): the one step that may use the
+    network. Returns the exit code and cargo's messages."""
+    import subprocess
+
+    config = private_config(toolchain)
+    private = None
+    try:
+        import tempfile
+
+        private = tempfile.mkdtemp(prefix="cargo-task-resolve-")
+        path = Path(private) / "config.toml"
+        path.write_text(config)
+        command = [toolchain.cargo, *args, "--config", str(path), "--color", "never"]
+        process = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            _, err = process.communicate()
+        except BaseException:
+            _stop_all([process])
+            raise
+        return process.returncode, err.decode("utf-8", "replace")
+    finally:
+        if private is not None:
+            _remove_private(private)

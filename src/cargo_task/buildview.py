@@ -377,6 +377,9 @@ def well_known(package_roots: list[Path], tasks: list[Task], environ: dict[str, 
                            "rustup's toolchains"))  # fmt: skip
     for task in tasks:
         found.append(Protected(_real(task.source), f"the source of task `{task.name}`"))
+        if task.settings.published is not None and task.settings.published.path is not None:
+            found.append(Protected(_real(task.settings.published.path),
+                                   f"the package task `{task.name}` is built from"))  # fmt: skip
         directory = _real(task.source.parent)
         if not any(directory == r or directory in r.parents for r in roots):
             found.append(Protected(directory, f"the modules of task `{task.name}`"))

@@ -33,6 +33,10 @@ Options:
       --explain <TASK>      Show what TASK may do, without building or running it
       --build [TASK]...     Build the tasks named (default: all) without running them
       --editor              Write the task packages for rust-analyzer; print their manifests
+      --add <CRATE[@VERSION]|PATH> [NAME]
+                            Add a task from a crate (or a package's directory) to Cargo.toml
+      --update [TASK]...    Resolve tasks with a `from` table afresh; rewrite cargo-task.lock
+      --locked              Fail rather than change cargo-task.lock (the default when CI=true)
       --timeout <DURATION>  Wall-clock limit for this run, e.g. 30s
       --memory <SIZE>       Memory limit for this run, e.g. 512MiB
   -p, --package <SPEC>      Package whose tasks to use (NAME or NAME@VERSION)
@@ -50,9 +54,9 @@ A task sees the project read-only and its arguments, nothing else, unless its ta
 
 _FLAGS = {"-h": "help", "--help": "help", "-V": "version", "--version": "version",
           "--list": "list", "--json": "json", "-q": "quiet", "--quiet": "quiet",
-          "--editor": "editor", "--build": "build"}  # fmt: skip
+          "--editor": "editor", "--build": "build", "--update": "update", "--locked": "locked"}  # fmt: skip
 _VALUES = {"--explain": "explain", "--timeout": "timeout", "--memory": "memory", "-p": "package",
-           "--package": "package", "--manifest-path": "manifest_path", "--color": "color"}  # fmt: skip
+           "--package": "package", "--manifest-path": "manifest_path", "--color": "color", "--add": "add"}  # fmt: skip
 _CONVERT = {"timeout": parse_duration, "memory": parse_size}
 
 
@@ -63,6 +67,9 @@ class Options(NamedTuple):
     json: bool = False
     editor: bool = False
     build: bool = False
+    update: bool = False
+    locked: bool = False
+    add: str | None = None
     quiet: bool = False
     verbose: int = 0
     explain: str | None = None
@@ -142,6 +149,7 @@ def _render_list(tasks, members: list[str], reporter: Reporter, as_json: bool) -
         rows = [
             {"name": t.name, "description": t.description, "source": str(t.source),
              "manifest": str(t.owner.manifest)}  # fmt: skip
+            | ({"from": dict(t.settings.published.written)} if t.settings.published else {})
             for t in tasks
         ]
         print(json.dumps(rows, indent=2))
@@ -238,7 +246,24 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
         verbosity=verbosity,
         color="always" if reporter.color else "never",
         overrides=Overrides(timeout=ns.timeout, memory=ns.memory),
+        locked=ns.locked,
     )
+    if ns.add is not None or ns.update:
+        flag = "--add" if ns.add is not None else "--update"
+        other = next((f for f, on in (("--update", ns.add is not None and ns.update), ("--explain", ns.explain),
+                                      ("--list", ns.list), ("--json", ns.json), ("--editor", ns.editor),
+                                      ("--build", ns.build)) if on), None)  # fmt: skip
+        if other:
+            raise _usage_error(f"`{flag}` cannot be used with `{other}`")
+        names = [task, *task_args] if task is not None else []
+        stray = next((name for name in names if name.startswith("-")), None)
+        if stray:
+            raise _usage_error(f"unexpected argument `{stray}` after the task names: options go first")
+        if ns.add is not None:
+            if len(names) > 1:
+                raise _usage_error(f"unexpected argument `{names[1]}`: `--add CRATE[@VERSION] [NAME]` adds one task")
+            return pipeline.add(request, ns.add, names[0] if names else None, reporter)
+        return pipeline.update(request, names, reporter)
     if ns.build:  # every word after the options names a task to build
         other = next((f for f, on in (("--explain", ns.explain), ("--list", ns.list), ("--json", ns.json),
                                       ("--editor", ns.editor)) if on), None)  # fmt: skip

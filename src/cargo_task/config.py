@@ -64,10 +64,32 @@ class TaskSettings(NamedTuple):
     memory: int | None = None
     commands: tuple[tuple[str, ...], ...] | None = None
     allow_unconfined_commands: bool | None = None
+    published: Published | None = None  # `from = {...}`: a package's binary, not a file
 
     def over(self, base: TaskSettings) -> TaskSettings:
         """These settings layered over `base`: what is said here wins."""
         return base._replace(**{k: v for k, v in self._asdict().items() if v is not None})
+
+
+class Published(NamedTuple):
+    """A task's `from` table: the package (crates.io, git or path) whose binary is the task."""
+
+    kind: str  # registry | git | path
+    written: tuple[tuple[str, Any], ...]  # the table as written, sorted, lists as tuples (the lock compares it)
+    manifest: Path  # the Cargo.toml that says it: the lock file is written beside it
+    table: str  # `package.metadata.tasks.NAME`: its key in the lock file
+    path: Path | None = None  # a path source's directory, absolute
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.written).get(key, default)
+
+    @property
+    def crate(self) -> str | None:
+        return self.get("crate")
+
+    @property
+    def bin(self) -> str | None:
+        return self.get("bin")
 
 
 class Overrides(NamedTuple):
@@ -206,6 +228,7 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "memory": ("memory", parse_size),
     "commands": ("commands", _commands),
     "allow-unconfined-commands": ("allow_unconfined_commands", _boolean),
+    "from": ("published", lambda value: value),  # checked by `parse_from`, which knows the manifest
 }
 
 
@@ -253,6 +276,11 @@ def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSe
                 if controls else None,
             ) from None
     base = manifest.parent
+    if "published" in values:
+        values["published"] = parse_from(manifest, where, values["published"], f"{section}.{name}")
+        if "path" in values:
+            raise ConfigError(f"{where} has both `path` and `from`",
+                              help="a task is either a file (`path`) or a package's binary (`from`)")  # fmt: skip
     if "path" in values:
         values["path"] = _absolute(base, values["path"])
     for field in ("read", "write"):
@@ -297,6 +325,51 @@ def parse_dependency(manifest: Path, section: str, name: str, spec: object) -> d
     if "path" in checked:
         checked["path"] = str(_absolute(manifest.parent, checked["path"]))
     return checked
+
+
+# `from` takes cargo's dependency keys, `crate` for the package's name (cargo's `package`)
+# and `bin` to pick one of its binaries.
+_FROM_KEYS: dict[str, Callable[[Any], Any]] = {
+    **{k: v for k, v in _DEPENDENCY_KEYS.items() if k != "package"}, "crate": _string, "bin": _string,
+}
+_GIT_ONLY = ("branch", "tag", "rev")
+
+
+def parse_from(manifest: Path, where: str, table: object, table_key: str) -> Published:
+    """`from = { crate = "x", version = "0.2" }` / `{ git = URL, tag = ..., crate = "x" }` /
+    `{ path = "../x" }` -> Published."""
+    example = 'for example `from = { crate = "task-sort-deps", version = "0.2" }`'
+    if not isinstance(table, dict):
+        raise ConfigError(f"`from` in {where} must be a table", help=example)
+    where = f"`from` in {where}"
+    written: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _FROM_KEYS:
+            if key == "package":
+                raise ConfigError(f"unknown key `package` in {where}", help="name the package with `crate`")
+            raise _unknown_key(where, key, set(_FROM_KEYS))
+        try:
+            written[key] = _FROM_KEYS[key](value)
+        except ValueError as e:
+            raise ConfigError(f"`{key}` in {where} must be {e}, not `{_shown(value)}`") from None
+    sources = [k for k in ("git", "path", "registry") if k in written]
+    if len(sources) > 1:
+        raise ConfigError(f"{where} names two sources (`{sources[0]}` and `{sources[1]}`)",
+                          help="give one of `git`, `path` or `registry` (crates.io is the default)")  # fmt: skip
+    kind = "git" if "git" in written else "path" if "path" in written else "registry"
+    stray = [k for k in _GIT_ONLY if k in written]
+    if stray and kind != "git":
+        raise ConfigError(f"`{stray[0]}` in {where} applies to `git` sources only", help=example)
+    if len(stray) > 1:
+        raise ConfigError(f"{where} gives both `{stray[0]}` and `{stray[1]}`", help="pin a git source with one of them")
+    if kind != "path" and "crate" not in written:
+        raise ConfigError(f"{where} does not name the package",
+                          help=f'add `crate = "NAME"`; {example}')  # fmt: skip
+    if "crate" in written and not CRATE_NAME.match(written["crate"]):
+        raise ConfigError(f"invalid crate name `{written['crate']}` in {where}")
+    path = _absolute(manifest.parent, written["path"]) if kind == "path" else None
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in written.items()))
+    return Published(kind, frozen, manifest, table_key, path)
 
 
 def _metadata(manifest: Manifest, section: str) -> tuple[str, dict[str, Any]]:

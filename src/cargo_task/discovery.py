@@ -38,7 +38,13 @@ class Task(NamedTuple):
 
     @property
     def description(self) -> str:
-        return self.settings.description or doc_summary(self.source)
+        if self.settings.description:
+            return self.settings.description
+        if self.settings.published is not None:  # what the package says of itself
+            from cargo_task.published import description
+
+            return description(self)
+        return doc_summary(self.source)
 
 
 _HEAD = 4096  # bytes of a task's file read for its description: listing stays cheap
@@ -151,6 +157,11 @@ def discover(project: Project) -> dict[str, Task]:
         for name, said in settings.items():
             if said.path is not None:
                 own[name] = _checked_path(name, said, manifest)
+            elif said.published is not None and name in own:
+                raise ConfigError(
+                    f"task `{name}` in `{manifest.path}` has a `from` table and a file `{own[name]}`",
+                    help="remove the file, or the `from` table: a task is one or the other",
+                )
         owner = Owner(
             root=manifest.root,
             manifest=manifest.path,
@@ -161,6 +172,11 @@ def discover(project: Project) -> dict[str, Task]:
         )
         for name, source in own.items():
             tasks[name] = Task(name, source, owner, settings.pop(name, TaskSettings()))
+        for name, said in list(settings.items()):
+            if said.published is not None and name not in tasks:  # a package's binary: no file
+                from cargo_task.published import task_source
+
+                tasks[name] = Task(name, task_source(said.published), owner, settings.pop(name))
         for name, said in settings.items():
             if name in tasks:  # settings for a task the workspace defines
                 inherited = tasks[name]

@@ -95,6 +95,10 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
              f"  source:   {task.source}",
              f"  manifest: {task.owner.manifest}",
              "files (path on the host -> path seen by the task):"]  # fmt: skip
+    if task.settings.published is not None:
+        from cargo_task.published import explain_lines
+
+        lines[1:3] = [lines[2], *explain_lines(task)]  # where it comes from, in place of a file
     seen_at: dict[tuple[Path, bool], list[str]] = {}
     for mount in grants.mounts:  # at the grant's path, and again at the host path
         seen_at.setdefault((mount.host, mount.writable), []).append(mount.guest)
@@ -124,6 +128,10 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     timeout = human_duration(grants.timeout) if grants.timeout else "none"
     lines.append(f"limits: time {timeout}, memory {human_size(grants.memory)}")
     lines += _processes(grants)
+    if task.settings.published is not None:  # built on its own: no task-dependencies, no wrapper
+        from cargo_task.published import build_lines
+
+        return "\n".join(lines + build_lines(selection, _build_confinement())) + "\n"
     deps = sorted(task.owner.dependencies)
     lines.append("task-dependencies: " + (", ".join(deps) if deps else "none"))
     confined = _build_confinement()

@@ -33,6 +33,28 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomically replace one of the user's files (a manifest, the lock file): readers see the
+    old content or the new; an existing file keeps its mode, a new one gets the umask's."""
+    import tempfile
+
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), mode)
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 def make_private_dirs(directory: Path) -> None:
     """`mkdir -p` whose new directories are 0700 whatever the umask; existing ones are left
     as they are."""

@@ -35,6 +35,7 @@ class Request(NamedTuple):
     verbosity: int = 0
     color: str = "never"  # what cargo is told: always | never
     overrides: Overrides = Overrides()
+    locked: bool = False  # `--locked`: the lock file of published tasks may not change
 
 
 class Selection(NamedTuple):
@@ -165,6 +166,10 @@ def prepare_component(
     from cargo_task.cache import Cache
 
     task = selection.task
+    if task.settings.published is not None:  # a package's binary (`from`): built on its own
+        from cargo_task import published
+
+        return published.prepare(selection, request, reporter, trust_cache)
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
     job = _Build(
         task, selection.scaffold(), toolchain, sandbox.engine_id(),
@@ -302,3 +307,32 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
     except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
         payload = prepare_component(selection, request, reporter, trust_cache=False)
         return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+
+
+def update(request: Request, names: list[str], reporter: Reporter) -> int:
+    """`--update`: resolve the named published tasks (default: all visible) afresh and
+    write their lock entries; builds nothing."""
+    from cargo_task import published
+
+    project = locate_project(request)
+    tasks = discover_tasks(project)
+    selections = [select_task(project, tasks, name) for name in dict.fromkeys(names or tasks)]
+    chosen = [s for s in selections if s.task.settings.published is not None]
+    for selection in selections:
+        if names and selection.task.settings.published is None:
+            raise ConfigError(f"task `{selection.task.name}` is a file, not a package: there is nothing to update",
+                              help="`--update` resolves tasks that have a `from` table")  # fmt: skip
+    if not chosen:
+        reporter.warning("no tasks with a `from` table")
+    for selection in chosen:
+        published.update(selection, request, reporter)
+    return 0
+
+
+def add(request: Request, spec: str, name: str | None, reporter: Reporter) -> int:
+    """`--add CRATE[@VERSION] [NAME]`: resolve, then add the task's table to the manifest."""
+    from cargo_task import adder
+
+    project = locate_project(request)
+    adder.add(project, discover_tasks(project), spec, name, request, reporter)
+    return 0

@@ -66,6 +66,12 @@ def read_manifest(path: Path, parsed: Path | None = None) -> Manifest:
     return Manifest(path, data)
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """Any TOML file of the project (the lock file, a path task's manifest), its parse kept
+    in the user's cache as manifests' are."""
+    return _remembered(path, cache_dir(dict(os.environ)) / "manifests")
+
+
 def _remembered(path: Path, parsed: Path | None) -> dict[str, Any]:
     """The parse of `path`, from `parsed` while the file is unchanged (importing tomllib and
     parsing cost more than the rest of listing the tasks), else parsed anew and kept."""

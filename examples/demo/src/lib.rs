@@ -2,3 +2,5 @@
 //! `src/generated/tasks.rs`.
 
 pub mod generated;
+
+// TODO: say something about the data in data/ (listed by `cargo task todo`).
