@@ -248,10 +248,8 @@ def _locked_package(lock: Path, crate: str) -> dict[str, Any] | None:
 def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published, table: str) -> dict[str, Any]:
     """cargo's view of the package (`cargo metadata --no-deps`): name, version, binaries,
     `[package.metadata]`; the chosen one when the manifest is a workspace's."""
-    from cargo_task.build import cargo_metadata
-
     try:
-        data = cargo_metadata(toolchain.env | {"CARGO": toolchain.cargo}, manifest)
+        data = _cargo_metadata(toolchain, manifest)
     except BuildError as e:
         detail = [line for line in e.message.partition(":\n")[2].splitlines() if line.strip()]
         raise BuildError(f"{table}: cargo cannot read the package at `{manifest.parent}`"
@@ -270,6 +268,30 @@ def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published
             help=f'name one with `crate = "..."`: {names}' if names else "check the `from` table",
         )  # fmt: skip
     return {**chosen[0], "__workspace_root": data.get("workspace_root", str(manifest.parent))}
+
+
+def _cargo_metadata(toolchain: Toolchain, manifest: Path) -> dict[str, Any]:
+    """`build.cargo_metadata`, but started in the project (`toolchain.cwd`), never in the
+    package: rustup and cargo read `rust-toolchain.toml` and `.cargo/config.toml` from the
+    working directory up, and a package's own must not choose the program that reads it
+    (a toolchain `path` it names would run, unconfined, with the user's rights)."""
+    import json
+    import subprocess
+
+    from cargo_task.build import _run_or_explain
+
+    command = [toolchain.cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
+               "--manifest-path", str(manifest)]  # fmt: skip
+    process = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    out, err = process.communicate()
+    try:
+        if process.returncode == 0:
+            return json.loads(out)
+    except ValueError:
+        pass
+    detail = err.decode("utf-8", "replace").strip()
+    raise BuildError(f"`cargo metadata` failed for `{manifest}`" + (f":\n{detail}" if detail else ""))
 
 
 def _choose_bin(metadata: dict[str, Any], published: Published, table: str) -> str:
