@@ -109,3 +109,114 @@ def test_git_package_runs_nothing_unconfined_during_resolution(project, cargo_ta
     result = cargo_task("hostile", cwd=project.root, **henv)
     assert diff(before, snapshot(outside)) == [], describe(result)
     assert result.returncode == 0, describe(result)
+
+
+def test_path_package_toolchain_file_chooses_no_program(project, cargo_task, henv, tmp_path):
+    """The same files in a path package: cargo-task's own cargo calls start in the project."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make_hostile(tmp_path / "tools" / "hostile", "hostile-path", outside / "pwned")
+    project.manifest('[package.metadata.tasks.hostile]\nfrom = { path = "../tools/hostile" }\n')
+    before = snapshot(outside)
+    for args in (("--update",), ("--explain", "hostile"), ("hostile",)):
+        result = cargo_task(*args, cwd=project.root, **henv)
+        assert result.returncode == 0, describe(result)
+    assert diff(before, snapshot(outside)) == [], describe(result)
+
+
+# -- 2. another task reaching the code a published task is built from -----------------
+
+
+def test_no_write_grant_covers_the_vendored_copy(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "tool", "plain-tool")
+    project.manifest("""
+        [package.metadata.tasks.tool]
+        from = { path = "../tools/tool" }
+        [package.metadata.tasks.writer]
+        write = ["target/cargo-task/published"]
+    """)
+    project.write("tasks/writer.rs", "fn main() {}\n")
+    assert cargo_task("tool", cwd=project.root, **henv).returncode == 0
+    line = one_error(cargo_task("writer", cwd=project.root, **henv))
+    assert "writer" in line and "target" in line, line
+
+
+def test_no_write_grant_covers_a_path_package_reached_through_a_link(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "elsewhere" / "tool", "linked-tool")
+    (project.root / "tools").mkdir()
+    (project.root / "tools" / "tool").symlink_to(tmp_path / "elsewhere" / "tool")
+    project.manifest("""
+        [package.metadata.tasks.tool]
+        from = { path = "tools/tool" }
+        [package.metadata.tasks.writer]
+        write = ["../elsewhere"]
+    """)
+    project.write("tasks/writer.rs", "fn main() {}\n")
+    line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
+    assert "writer" in line, line
+
+
+def test_no_write_grant_covers_a_path_package_inside_a_granted_directory(project, cargo_task, henv, tmp_path):
+    package(project.root / "tools" / "tool", "inner-tool")
+    project.manifest("""
+        [package.metadata.tasks.tool]
+        from = { path = "tools/tool" }
+        [package.metadata.tasks.writer]
+        write = ["tools"]
+    """)
+    project.write("tasks/writer.rs", "fn main() {}\n")
+    line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
+    assert "tool" in line, line
+
+
+HELPER_BUILD_RS = 'fn main() { println!("cargo:warning=planted build script ran in the build of tool"); }'
+
+
+def workspace_tool(project, tmp_path) -> None:
+    """`tool` from a path package whose workspace has a second member, `helper`, with a
+    build script; `writer` may write that build script."""
+    tools = tmp_path / "tools"
+    package(tools / "tool", "dep-tool", extra='[dependencies]\nhelper = { path = "../helper" }\n',
+            main='fn main() { println!("{}", helper::said()); }\n')  # fmt: skip
+    manifest = tools / "tool" / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace("[workspace]\n", ""))
+    (tools / "Cargo.toml").write_text('[workspace]\nmembers = ["tool", "helper"]\nresolver = "2"\n')
+    (tools / "helper" / "src").mkdir(parents=True)
+    (tools / "helper" / "Cargo.toml").write_text('[package]\nname = "helper"\nversion = "0.1.0"\nedition = "2021"\n')
+    (tools / "helper" / "src" / "lib.rs").write_text('pub fn said() -> &\'static str { "helper as written" }\n')
+    (tools / "helper" / "build.rs").write_text("fn main() {}\n")
+    project.manifest("""
+        [package.metadata.tasks.tool]
+        from = { path = "../tools/tool" }
+        [package.metadata.tasks.writer]
+        write = ["../tools/helper/build.rs"]
+    """)
+    project.write("tasks/writer.rs", """
+        fn main() {
+            std::fs::write("TARGET", BUILD_RS).unwrap();
+        }
+        const BUILD_RS: &str = r#"PLANTED"#;
+    """.replace("PLANTED", HELPER_BUILD_RS).replace("TARGET", str(tools / "helper" / "build.rs")))
+
+
+def test_a_planted_build_script_in_a_path_package_workspace_never_runs_the_task(project, cargo_task, henv, tmp_path):
+    workspace_tool(project, tmp_path)
+    planting = cargo_task("writer", cwd=project.root, **henv)  # before `tool` was ever built
+    if planting.returncode != 0:  # refused up front (the protected set covers the member)
+        assert "helper/build.rs" in one_error(planting)
+    result = cargo_task("tool", cwd=project.root, **henv)
+    line = one_error(result)  # the after-build check: built from a file `writer` may write
+    assert "built from" in line and "helper/build.rs" in line and "writer" in line, line
+    assert "helper as written" not in result.stdout
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole (narrow): the protected set walks the path dependencies of local tasks only, not a "
+    "`from = { path }` package's workspace; a grant over a member's build.rs is accepted, its "
+    "planted build script runs (confined) in the package's build, and only the after-build "
+    "check stops the task. Fix in buildview.py: queue every path package's manifest (and its "
+    "workspace root) in `cargo_view`, and read published tasks' records in `task_build_sources`"))
+def test_no_write_grant_covers_a_path_package_workspace_member(project, cargo_task, henv, tmp_path):
+    workspace_tool(project, tmp_path)
+    line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
+    assert "helper/build.rs" in line, line
