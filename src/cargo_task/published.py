@@ -68,7 +68,7 @@ def description(task: Task) -> str:
         return ""
     if entry is None:
         return f"(from `{published.crate}`, not resolved yet: `cargo task --update {task.name}`)"
-    return str(entry.get("description", ""))
+    return " ".join(str(entry.get("description", "")).split())  # one line, whatever the lock says
 
 
 def _manifest_data(path: Path) -> dict[str, Any]:

@@ -349,7 +349,9 @@ def _resolution_error(published: Published, name: str, messages: str) -> BuildEr
 def _disagreement(entry: dict[str, Any], package: str, version: str, checksum: str | None,
                  commit: str | None) -> str | None:  # fmt: skip
     """How a pinned resolution differs from the lock entry it was pinned by, or None."""
+    import json
+
     for key, said in (("package", package), ("version", version), ("checksum", checksum), ("commit", commit)):
-        if entry.get(key) != said:
-            return f"its {key} is `{said}`, the lock file says `{entry.get(key)}`"
+        if entry.get(key) != said:  # the lock's value as a JSON string: no line of its own
+            return f"its {key} is `{said}`, the lock file says {json.dumps(entry.get(key))}"
     return None

