@@ -53,43 +53,7 @@ def read(path: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("table"), str) for e in entries):
         raise ConfigError(f"`{path}` is malformed: every [[task]] needs a `table`",
                           help="restore it from version control, or delete it and run `cargo task --update`")  # fmt: skip
-    for entry in entries:
-        problem = _shape_problem(entry)
-        if problem:
-            raise ConfigError(f"`{path}` is malformed: the entry of `{_escaped(entry['table'])}` {problem}",
-                              help="restore it from version control, or delete it and run `cargo task --update`")  # fmt: skip
     return {entry["table"]: entry for entry in entries}
-
-
-# What each field of an entry must be: its values are joined into paths, cargo's manifests
-# and messages, so a hand-edited entry is checked before any of that.
-_TEXT = ("table", "package", "version", "source", "checksum", "commit", "bin", "description")
-_REQUIRED = ("from", "package", "version", "source")
-
-
-def _shape_problem(entry: dict[str, Any]) -> str | None:
-    for key in _REQUIRED:
-        if key not in entry:
-            return f"has no `{key}`"
-    for key in _TEXT:
-        if key in entry and not isinstance(entry[key], str):
-            return f"has a `{key}` that is not a string"
-    for key in ("from", "asks"):
-        if key in entry and not isinstance(entry[key], dict):
-            return f"has a `{key}` that is not a table"
-    for key in ("package", "version", "checksum", "commit", "bin"):
-        value = entry.get(key, "")
-        if not all(c.isalnum() or c in "-_.+" for c in value) or value.startswith("."):
-            return f"has a `{key}` that cargo would never write ({_escaped(value)})"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in entry["source"]):
-        return "has control characters in `source`"
-    return None
-
-
-def _escaped(text: str) -> str:
-    import json
-
-    return json.dumps(text)[1:-1]
 
 
 def render(entries: dict[str, dict[str, Any]]) -> str:

@@ -331,8 +331,9 @@ def explain_lines(task: Task) -> list[str]:
     else:
         pin = f"checksum {entry['checksum']}" if entry.get("checksum") else (
             f"commit {entry['commit']}" if entry.get("commit") else "path source (built from its files as they are)")  # fmt: skip
-        lines.append(f"  locked:  {entry.get('package')} {entry.get('version')} from {_shown_source(entry)}; "
-                     f"{pin}; binary `{entry.get('bin')}` ({lockfile.lock_path(published.manifest)})")  # fmt: skip
+        said = (f"{entry.get('package')} {entry.get('version')} from {_shown_source(entry)}; {pin}; "
+                f"binary `{entry.get('bin')}`")  # as the lock says: one line whatever it holds
+        lines.append(f"  locked:  {' '.join(said.split())} ({lockfile.lock_path(published.manifest)})")
         asks = entry.get("asks", {}) if isinstance(entry.get("asks"), dict) else {}
     if published.path is not None:  # asks as the package says now
         try:

@@ -331,12 +331,19 @@ def test_malformed_lock_entry_is_one_error(project, registry, cargo_task, henv, 
     registry_project(project, registry)
     assert cargo_task("plain", cwd=project.root, **henv).returncode == 0
     lock_file = project.root / "cargo-task.lock"
-    tampered = edit(lock_file.read_text())
-    lock_file.write_text(tampered)
-    for args in (("plain",), ("--explain", "plain"), ("--update", "plain")):
+    good = lock(project.root)["package.metadata.tasks.plain"]
+    lock_file.write_text(edit(lock_file.read_text()))
+    for args in (("--explain", "plain"), ("--locked", "plain"), ("plain",), ("--update", "plain")):
+        tampered = lock_file.read_text()
         result = cargo_task(*args, cwd=project.root, **{**henv, "CARGO_NET_OFFLINE": "true"})
         assert "Traceback" not in result.stderr, describe(result)
-        if args[0] != "--explain":
+        if args[0] == "--locked":  # refused, the lock left as it is
+            one_error(result)
+            assert lock_file.read_text() == tampered
+        elif args[0] != "--explain" and result.returncode == 0:  # healed: the true pin again
+            assert lock(project.root)["package.metadata.tasks.plain"] == good, describe(result)
+            lock_file.write_text(tampered)
+        elif args[0] != "--explain":
             one_error(result)
     assert "plain" in cargo_task(cwd=project.root, **henv).stdout  # the listing still works
 
@@ -352,3 +359,6 @@ def test_lock_description_forges_no_explain_line(project, registry, cargo_task, 
     for args in (("--explain", "plain"), ()):
         out = cargo_task(*args, cwd=project.root, **henv).stdout
         assert not any(line.startswith(("network: FORGED", "build: FORGED")) for line in out.splitlines()), out
+    lock_file.write_text(text.replace('bin = "plain-task"', 'bin = "plain-task\\nnetwork: FORGED-C"'))
+    out = cargo_task("--explain", "plain", cwd=project.root, **henv).stdout
+    assert not any(line.startswith("network: FORGED") for line in out.splitlines()), out
