@@ -362,3 +362,93 @@ def test_lock_description_forges_no_explain_line(project, registry, cargo_task, 
     lock_file.write_text(text.replace('bin = "plain-task"', 'bin = "plain-task\\nnetwork: FORGED-C"'))
     out = cargo_task("--explain", "plain", cwd=project.root, **henv).stdout
     assert not any(line.startswith("network: FORGED") for line in out.splitlines()), out
+
+
+# -- 4. `--add`: text appended to the user's manifest -----------------------------------
+
+GREEDY_ASKS = r'''
+[package.metadata.task]
+description = "innocent\u001b[2J\nhelp: forged"
+write = ["a\"]\nwrite = [\"/\"]\n#", "b]] # x"]
+env = { "K\nwrite = [\"/\"]\n[package.metadata.tasks.evil]\n#" = "v\"\n", "\u2028" = "\r" }
+commands = ["git log", "x # ]"]
+allow-write-manifest = true
+'''
+
+
+def test_add_writes_asked_for_grants_only_as_comments(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "greedy", "greedy-task", extra=GREEDY_ASKS)
+    original = project.manifest()
+    before = original.read_text()
+    result = cargo_task("--add", "../tools/greedy", cwd=project.root, **henv)
+    assert result.returncode == 0, describe(result)
+    text = original.read_text()
+    assert text.startswith(before)
+    added = text[len(before):]
+    assert all(line == "" or line.startswith(("#", "[package.metadata.tasks.greedy]", "from = "))
+               for line in added.splitlines()), added  # fmt: skip
+    tasks = tomllib.loads(text)["package"]["metadata"]["tasks"]
+    assert tasks == {"greedy": {"from": {"path": "../tools/greedy"}}}, tasks
+    assert "\x1b" not in result.stderr and "\nhelp: forged" not in result.stderr, describe(result)
+    assert lock(project.root)["package.metadata.tasks.greedy"]["asks"]["allow-write-manifest"] is True
+
+
+@pytest.mark.parametrize("args", [
+    ("../tools/tool", "lint\n"),
+    ("../tools/tool", "lint]\nwrite = [\"/\"]\n[x"),
+    ("../tools/tool", "../lint"),
+    ("../tools/tool\n",),
+    ("../tools/tool\nwrite",),
+    ("plain-task\n",),
+    ("plain-task@0.2\n[package.metadata.tasks.evil]",),
+    ("plain-task@\"",),
+])  # fmt: skip
+def test_add_refuses_names_and_specs_that_would_inject_toml(project, registry, cargo_task, henv, tmp_path, args):
+    package(tmp_path / "tools" / "tool", "tool-task")
+    registry_project(project, registry)
+    before = files(project.root, ())
+    result = cargo_task("--add", *args, cwd=project.root, **henv)
+    one_error(result)
+    assert files(project.root, ("target",)) == {k: v for k, v in before.items() if not k.startswith("target")}
+    assert not (project.root / "cargo-task.lock").exists()
+
+
+# -- 5. reproducibility: what a fresh checkout builds ----------------------------------
+
+
+def tiny(tmp_path: Path, registry: LocalRegistry, henv, version: str) -> None:
+    registry.publish(package(tmp_path / "src" / f"tiny-{version}", "tiny-lib", version, main=None,
+                             files={"src/lib.rs": f'pub fn word() -> &\'static str {{ "tiny {version}" }}\n'}), henv)  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["package", pytest.param("workspace-member", marks=pytest.mark.xfail(strict=True, reason=(
+    "hole (reproducibility): `cargo vendor` copies a git workspace member without the workspace's "
+    "Cargo.lock, so the unconfined `cargo fetch` resolves its dependencies afresh: a fresh checkout "
+    "under --locked builds newer dependencies than the first run; cargo-task.lock pins only the "
+    "task's package. Fix in resolution.py + lockfile.py: record every package of the resolver's "
+    "Cargo.lock (name, version, source, checksum) in the entry, write them back as the resolver's "
+    "Cargo.lock before a pinned `cargo vendor`, and give a copy that ships no Cargo.lock the resolver's")))])
+def test_fresh_checkout_of_a_git_task_builds_the_same_dependencies(project, registry, cargo_task, henv, tmp_path, layout):
+    tiny(tmp_path, registry, henv, "1.0.0")
+    repo = tmp_path / "repo"
+    member = repo if layout == "package" else repo / "dep-git"
+    package(member, "dep-git", extra='[dependencies]\ntiny-lib = "1"\n',
+            main='fn main() { println!("{}", tiny_lib::word()); }\n')  # fmt: skip
+    if layout != "package":
+        manifest = member / "Cargo.toml"
+        manifest.write_text(manifest.read_text().replace("[workspace]\n", ""))
+        (repo / "Cargo.toml").write_text('[workspace]\nmembers = ["dep-git"]\nresolver = "2"\n')
+    (repo / ".cargo").mkdir()
+    (repo / ".cargo" / "config.toml").write_text(registry.config())
+    assert os.system(f"cd {repo} && cargo generate-lockfile --offline -q") == 0
+    url = git_repository(repo, tag="v1")  # the author committed a Cargo.lock with tiny-lib 1.0.0
+    project.manifest(f'[package.metadata.tasks.dep]\nfrom = {{ git = "{url}", tag = "v1", crate = "dep-git" }}\n')
+    project.write(".cargo/config.toml", registry.config())
+    first = cargo_task("dep", cwd=project.root, **henv)
+    assert first.stdout.strip() == "tiny 1.0.0", describe(first)
+    pinned = (project.root / "cargo-task.lock").read_text()
+    tiny(tmp_path, registry, henv, "1.0.1")  # a compatible release after the lock was written
+    (project.root / "target").rename(tmp_path / "old-target")  # a fresh checkout
+    again = cargo_task("--locked", "dep", cwd=project.root, **henv)
+    assert (project.root / "cargo-task.lock").read_text() == pinned
+    assert again.stdout.strip() == "tiny 1.0.0", describe(again)
