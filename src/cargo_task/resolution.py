@@ -242,7 +242,13 @@ def _locked_package(lock: Path, crate: str) -> dict[str, Any] | None:
         packages = _parsed(lock).get("package", [])
     except (OSError, ValueError):
         return None
-    return next((p for p in packages if p.get("name") == crate and p.get("source")), None)
+    # The resolver's own dependency, as its entry names it ("NAME", "NAME VERSION" or "NAME
+    # VERSION (SOURCE)" when ambiguous): a package may depend on another version of itself.
+    root = next((p for p in packages if p.get("name") == "cargo-task-resolver" and not p.get("source")), {})
+    named = next((d.split() for d in root.get("dependencies", []) if d.split()[0] == crate), [crate])
+    version, source = (named[1:2] or [None])[0], " ".join(named[2:]).strip("()") or None
+    return next((p for p in packages if p.get("name") == crate and p.get("source")
+                 and version in (None, p.get("version")) and source in (None, p.get("source"))), None)  # fmt: skip
 
 
 def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published, table: str) -> dict[str, Any]:

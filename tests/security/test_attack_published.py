@@ -452,3 +452,86 @@ def test_fresh_checkout_of_a_git_task_builds_the_same_dependencies(project, regi
     again = cargo_task("--locked", "dep", cwd=project.root, **henv)
     assert (project.root / "cargo-task.lock").read_text() == pinned
     assert again.stdout.strip() == "tiny 1.0.0", describe(again)
+
+
+# -- 6. names, places and warm runs -----------------------------------------------------
+
+
+def test_published_table_named_like_a_local_task_file(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "tool", "other-tool", main='fn main() { println!("from the package"); }\n')
+    project.manifest('[package.metadata.tasks.hello]\nfrom = { path = "../tools/tool" }\n')
+    project.write("tasks/hello.rs", 'fn main() { println!("from the file"); }\n')
+    result = cargo_task("hello", cwd=project.root, **henv)
+    assert "Traceback" not in result.stderr, describe(result)
+    if result.returncode == 0:  # one of the two, said plainly: never both, never a mix
+        assert result.stdout.strip() in ("from the package", "from the file"), describe(result)
+    else:
+        assert "hello" in one_error(result)
+
+
+def test_path_package_that_contains_the_project(project, cargo_task, henv, tmp_path):
+    package(tmp_path, "outer-tool")  # the project is inside the package's directory
+    project.manifest("""
+        [workspace]
+        [package.metadata.tasks.outer]
+        from = { path = ".." }
+        [package.metadata.tasks.writer]
+        write = ["src"]
+    """)
+    project.write("tasks/writer.rs", "fn main() {}\n")
+    line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
+    assert "writer" in line, line
+
+
+def test_target_dir_inside_a_write_grant(project, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "tool", "plain-tool")
+    project.manifest("""
+        [package.metadata.tasks.tool]
+        from = { path = "../tools/tool" }
+        [package.metadata.tasks.writer]
+        write = ["out"]
+    """)
+    project.write("tasks/writer.rs", "fn main() {}\n")
+    (project.root / "out").mkdir()
+    environ = {**henv, "CARGO_TARGET_DIR": str(project.root / "out" / "target")}
+    assert cargo_task("tool", cwd=project.root, **environ).returncode == 0
+    assert list((project.root / "out" / "target" / "cargo-task" / "published").iterdir())
+    line = one_error(cargo_task("writer", cwd=project.root, **environ))
+    assert "writer" in line, line
+
+
+def test_warm_runs_start_no_cargo(project, registry, cargo_task, henv, tmp_path):
+    package(tmp_path / "tools" / "tool", "path-tool")
+    repo = package(tmp_path / "repo", "git-tool")
+    url = git_repository(repo)
+    registry_project(project, registry)
+    project.manifest(f"""
+        [package.metadata.tasks.plain]
+        from = {{ crate = "plain-task", version = "0.2" }}
+        [package.metadata.tasks.tool]
+        from = {{ path = "../tools/tool" }}
+        [package.metadata.tasks.gitty]
+        from = {{ git = "{url}", crate = "git-tool" }}
+    """)
+    for name in ("plain", "tool", "gitty"):
+        assert cargo_task(name, cwd=project.root, **henv).returncode == 0
+    no_cargo = {**henv, "CARGO": "/nonexistent/cargo", "PATH": "/usr/bin:/bin", "CARGO_NET_OFFLINE": "true"}
+    for name in ("plain", "tool", "gitty"):
+        warm = cargo_task(name, cwd=project.root, **no_cargo)
+        assert warm.returncode == 0 and f'says ["{name}"]' in warm.stdout, describe(warm)
+
+
+def test_package_that_depends_on_another_version_of_itself(project, cargo_task, henv, tmp_path):
+    """The semver trick: `self-dep 0.2` depends on `self-dep 0.1`. The task is 0.2's binary,
+    and the lock says 0.2.0, not the first `self-dep` of the resolver's Cargo.lock."""
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.publish(package(tmp_path / "src" / "old", "self-dep", "0.1.0", files={"src/lib.rs": ""},
+                             main='fn main() { println!("self-dep 0.1 ran"); }\n'), henv)  # fmt: skip
+    registry.publish(package(tmp_path / "src" / "new", "self-dep", "0.2.0",
+                             extra='[dependencies]\nold = { package = "self-dep", version = "0.1" }\n',
+                             main='fn main() { println!("self-dep 0.2 ran"); }\n'), henv)  # fmt: skip
+    project.manifest('[package.metadata.tasks.selfish]\nfrom = { crate = "self-dep", version = "0.2" }\n')
+    project.write(".cargo/config.toml", registry.config())
+    result = cargo_task("selfish", cwd=project.root, **henv)
+    assert result.stdout.strip() == "self-dep 0.2 ran", describe(result)
+    assert lock(project.root)["package.metadata.tasks.selfish"]["version"] == "0.2.0"
