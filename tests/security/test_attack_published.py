@@ -535,3 +535,63 @@ def test_package_that_depends_on_another_version_of_itself(project, cargo_task, 
     result = cargo_task("selfish", cwd=project.root, **henv)
     assert result.stdout.strip() == "self-dep 0.2 ran", describe(result)
     assert lock(project.root)["package.metadata.tasks.selfish"]["version"] == "0.2.0"
+
+
+# -- 7. what a published package's build may read ---------------------------------------
+
+READER_BUILD_RS = r'''
+fn main() {
+    let mut said = Vec::new();
+    for path in ["PROJECT/secret.txt", "PROJECT/.cargo/config.toml", "HOME_CONFIG", "CREDENTIALS"] {
+        let text = std::fs::read_to_string(path).map(|t| t.replace('\n', " ")).unwrap_or_else(|e| format!("{:?}", e.kind()));
+        said.push(text);
+    }
+    println!("cargo:rustc-env=READ_AT_BUILD={}", said.join(" | "));
+}
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole (documented for local tasks, worse for third-party packages): the confined build may "
+    "read cargo configuration files (`$CARGO_HOME/config.toml`, the project's `.cargo/config.toml`), "
+    "so a published package's build script embeds a registry token kept there into the task, which "
+    "prints it or writes it to a granted file. Fix in build.py: build a published package with a "
+    "private CARGO_HOME (links to bin/registry/git, a config with `token`, `credential-provider` and "
+    "`[http]`/`[net]` secrets removed) and cwd in its private directory, passing the project's "
+    "configuration as a sanitised `--config` file"))
+def test_published_build_reads_no_cargo_secrets(project, cargo_task, henv, tmp_path, cargo_home):
+    home_config = cargo_home / "config.toml"
+    home_config.write_text('[registry]\ntoken = "HOME-TOKEN-93c1"\n')
+    try:
+        project.write("secret.txt", "PROJECT-SECRET-5d2e\n")
+        project.write(".cargo/config.toml", '[registries.corp]\nindex = "sparse+https://corp.invalid/"\ntoken = "PROJECT-TOKEN-71aa"\n')
+        (cargo_home / "credentials.toml").write_text('[registry]\ntoken = "CRED-TOKEN-0b9f"\n')
+        build_rs = (READER_BUILD_RS.replace("PROJECT", str(project.root)).replace("HOME_CONFIG", str(home_config))
+                    .replace("CREDENTIALS", str(cargo_home / "credentials.toml")))  # fmt: skip
+        package(tmp_path / "tools" / "reader", "reader-task", files={"build.rs": build_rs},
+                main='fn main() { println!("{}", env!("READ_AT_BUILD")); }\n')  # fmt: skip
+        project.manifest('[package.metadata.tasks.reader]\nfrom = { path = "../tools/reader" }\n')
+        result = cargo_task("reader", cwd=project.root, **henv)
+        assert result.returncode == 0, describe(result)
+        assert "PROJECT-SECRET" not in result.stdout and "CRED-TOKEN" not in result.stdout, describe(result)
+        assert "HOME-TOKEN" not in result.stdout and "PROJECT-TOKEN" not in result.stdout, describe(result)
+    finally:
+        home_config.unlink()
+        (cargo_home / "credentials.toml").unlink(missing_ok=True)
+
+
+def test_two_tables_of_one_crate_keep_their_own_copies(project, registry, cargo_task, henv, tmp_path):
+    registry.publish(package(tmp_path / "src" / "v3", "plain-task", "0.3.0",
+                             main='fn main() { println!("plain 0.3"); }\n'), henv)  # fmt: skip
+    project.write(".cargo/config.toml", registry.config())
+    project.manifest("""
+        [package.metadata.tasks.old]
+        from = { crate = "plain-task", version = "0.2" }
+        [package.metadata.tasks.new]
+        from = { crate = "plain-task", version = "0.3" }
+    """)
+    for _ in range(2):  # cold, then warm
+        assert 'plain-task says ["old"]' in cargo_task("old", cwd=project.root, **henv).stdout
+        assert cargo_task("new", cwd=project.root, **henv).stdout.strip() == "plain 0.3"
+    entries = lock(project.root)
+    assert [entries[f"package.metadata.tasks.{n}"]["version"] for n in ("old", "new")] == ["0.2.0", "0.3.0"]
