@@ -6,7 +6,9 @@ table it was resolved from (a changed table makes it stale), the package, its ex
 version, its source (cargo's source id: registry URL, or git URL with the commit), the
 checksum (registry) or commit (git), the binary, and what the package says of itself (its
 description and the grants it asks for: a change shows in review, and listing needs no
-download). Written whole and atomically, entries sorted, so diffs stay small.
+download), and, for a package that ships no Cargo.lock (a git workspace's member), every
+package its resolution locked (`packages`, one per line), so that a fresh checkout builds
+the same dependencies. Written whole and atomically, entries sorted, so diffs stay small.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ HEADER = (
 )
 # The fields of an entry, in the order they are written.
 FIELDS = ("table", "from", "package", "version", "source", "checksum", "commit", "bin",
-          "description", "asks")  # fmt: skip
+          "description", "asks", "packages")  # fmt: skip
 
 
 def lock_path(manifest: Path) -> Path:
@@ -64,8 +66,14 @@ def render(entries: dict[str, dict[str, Any]]) -> str:
         entry = entries[table]
         parts.append("\n[[task]]\n")
         for key in [*FIELDS, *sorted(set(entry) - set(FIELDS))]:
-            if entry.get(key) not in (None, {}, ""):
-                parts.append(f"{toml_key(key)} = {toml_value(entry[key])}\n")
+            value = entry.get(key)
+            if value in (None, {}, ""):
+                continue
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                rows = "".join(f"    {toml_value(v)},\n" for v in value)  # one per line: small diffs
+                parts.append(f"{toml_key(key)} = [\n{rows}]\n")
+            else:
+                parts.append(f"{toml_key(key)} = {toml_value(value)}\n")
     return "".join(parts)
 
 

@@ -72,12 +72,16 @@ class Resolved(NamedTuple):
     bin: str
     description: str
     asks: dict[str, Any]
+    # The resolver's Cargo.lock, for a copy that ships none (a git workspace's member): what
+    # its dependencies are pinned to, so that a fresh checkout builds the same ones.
+    packages: list[dict[str, Any]] | None = None
 
     def entry(self, published: Published) -> dict[str, Any]:
         return {
             "table": published.table, "from": written(published), "package": self.package,
             "version": self.version, "source": self.source, "checksum": self.checksum,
             "commit": self.commit, "bin": self.bin, "description": self.description, "asks": self.asks,
+            "packages": self.packages,
         }  # fmt: skip
 
 
@@ -99,7 +103,7 @@ def _resolver_manifest(published: Published, pinned: dict[str, Any] | None) -> s
     if pinned is not None:
         if published.kind == "registry":
             spec["version"] = f"={pinned['version']}"
-        elif pinned.get("commit"):
+        elif pinned.get("commit") and not isinstance(pinned.get("packages"), list):  # else its lock pins it
             for key in ("branch", "tag"):
                 spec.pop(key, None)
             spec["rev"] = pinned["commit"]
@@ -127,6 +131,8 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
         for stale in (resolver / "Cargo.lock", fresh):
             if os.path.lexists(stale):
                 remove_tree(stale) if stale.is_dir() else stale.unlink()
+        if pinned is not None and isinstance(pinned.get("packages"), list):  # the dependencies as locked
+            write_atomic(resolver / "Cargo.lock", _lock_text(pinned["packages"]).encode())
     except OSError as e:
         raise BuildError(f"{table}: could not prepare the resolution in `{directory}`: {e.strerror}") from None
     code, messages = build.resolve_with_cargo(toolchain, [
@@ -140,8 +146,12 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
                          help="check `crate` in the `from` table")  # fmt: skip
     version, source = str(locked["version"]), str(locked.get("source", ""))
     commit = source.rpartition("#")[2] if source.startswith("git+") else None
+    shipped = (fresh / f"{published.crate}-{version}" / "Cargo.lock").is_file()
+    packages = None if shipped else _parsed(resolver / "Cargo.lock").get("package", [])
     if pinned is not None:  # checked before the copy replaces the one built before
         mismatch = _disagreement(pinned, str(locked["name"]), version, locked.get("checksum"), commit)
+        if not mismatch and pinned.get("packages") is not None and pinned.get("packages") != packages:
+            mismatch = "its dependencies are not the ones locked"
         if mismatch:
             raise BuildError(
                 f"{table}: {mismatch}: the package is not the one `{lockfile.lock_path(published.manifest)}` pins",
@@ -155,8 +165,13 @@ def resolve(published: Published, name: str, directory: Path, toolchain: Toolcha
         raise BuildError(f"{table}: could not keep the package's source in `{vendor}`: {e.strerror}") from None
     root = vendor / f"{published.crate}-{version}"
     _own_workspace(root / "Cargo.toml")
+    if packages is not None:  # `cargo fetch` keeps these versions while it makes the copy the root
+        try:
+            (root / "Cargo.lock").write_text(_lock_text(packages))
+        except OSError as e:
+            raise BuildError(f"{table}: could not write `{root / 'Cargo.lock'}`: {e.strerror}") from None
     resolved = _from_copy(published, table, toolchain, root, package=str(locked["name"]), version=version,
-                          source=source, checksum=locked.get("checksum"), commit=commit)  # fmt: skip
+                          source=source, checksum=locked.get("checksum"), commit=commit, packages=packages)  # fmt: skip
     try:
         (vendor / PIN).write_text(_pin_text(resolved.package, version, resolved.checksum, commit))
     except OSError:
@@ -186,7 +201,19 @@ def reuse(published: Published, directory: Path, toolchain: Toolchain, entry: di
         return None
     return _from_copy(published, f"[{published.table}]", toolchain, vendor / f"{package}-{version}",
                       package=package, version=version, source=str(entry.get("source", "")),
-                      checksum=entry.get("checksum"), commit=entry.get("commit"))  # fmt: skip
+                      checksum=entry.get("checksum"), commit=entry.get("commit"),
+                      packages=entry.get("packages") if isinstance(entry.get("packages"), list) else None)  # fmt: skip
+
+
+def _lock_text(packages: list[dict[str, Any]]) -> str:
+    """A Cargo.lock (version 3, read by every cargo since 1.53) of these packages."""
+    from cargo_task.scaffold import toml_key, toml_value
+
+    parts = ["# Written by cargo-task-wasm from cargo-task.lock.\nversion = 3\n"]
+    for package in packages:
+        if isinstance(package, dict):
+            parts.append("\n[[package]]\n" + "".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in package.items()))
+    return "".join(parts)
 
 
 def _from_copy(published: Published, table: str, toolchain: Toolchain, root: Path, **pin: Any) -> Resolved:

@@ -421,13 +421,7 @@ def tiny(tmp_path: Path, registry: LocalRegistry, henv, version: str) -> None:
                              files={"src/lib.rs": f'pub fn word() -> &\'static str {{ "tiny {version}" }}\n'}), henv)  # fmt: skip
 
 
-@pytest.mark.parametrize("layout", ["package", pytest.param("workspace-member", marks=pytest.mark.xfail(strict=True, reason=(
-    "hole (reproducibility): `cargo vendor` copies a git workspace member without the workspace's "
-    "Cargo.lock, so the unconfined `cargo fetch` resolves its dependencies afresh: a fresh checkout "
-    "under --locked builds newer dependencies than the first run; cargo-task.lock pins only the "
-    "task's package. Fix in resolution.py + lockfile.py: record every package of the resolver's "
-    "Cargo.lock (name, version, source, checksum) in the entry, write them back as the resolver's "
-    "Cargo.lock before a pinned `cargo vendor`, and give a copy that ships no Cargo.lock the resolver's")))])
+@pytest.mark.parametrize("layout", ["package", "workspace-member"])
 def test_fresh_checkout_of_a_git_task_builds_the_same_dependencies(project, registry, cargo_task, henv, tmp_path, layout):
     tiny(tmp_path, registry, henv, "1.0.0")
     repo = tmp_path / "repo"
@@ -452,6 +446,15 @@ def test_fresh_checkout_of_a_git_task_builds_the_same_dependencies(project, regi
     again = cargo_task("--locked", "dep", cwd=project.root, **henv)
     assert (project.root / "cargo-task.lock").read_text() == pinned
     assert again.stdout.strip() == "tiny 1.0.0", describe(again)
+    # A lock whose dependency pins were edited: refused, never built.
+    (project.root / "target").rename(tmp_path / "second-target")
+    tampered = pinned.replace('version = "1.0.0"', 'version = "1.0.1"')
+    (project.root / "cargo-task.lock").write_text(tampered)
+    result = cargo_task("--locked", "dep", cwd=project.root, **henv)
+    if layout == "workspace-member":
+        assert tampered != pinned
+        one_error(result)
+        assert "tiny 1.0.1" not in result.stdout
 
 
 # -- 6. names, places and warm runs -----------------------------------------------------
