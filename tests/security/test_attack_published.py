@@ -601,3 +601,29 @@ def test_two_tables_of_one_crate_keep_their_own_copies(project, registry, cargo_
         assert cargo_task("new", cwd=project.root, **henv).stdout.strip() == "plain 0.3"
     entries = lock(project.root)
     assert [entries[f"package.metadata.tasks.{n}"]["version"] for n in ("old", "new")] == ["0.2.0", "0.3.0"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole (same class as the published one fixed in resolution.py, outside the new modules): "
+    "`build.cargo_metadata` starts cargo in the manifest's directory, so the protected-set walk "
+    "(`buildview.cargo_view`) over a path task-dependency (a vendored tool, a git submodule) lets "
+    "its rust-toolchain.toml pick the program, which runs unconfined on `--explain` or a cold run. "
+    "Fix in build.py: `cargo_metadata` takes the project's directory as the working directory "
+    "(`Toolchain.from_environment(environ, project_root)`), never the manifest's"))
+def test_path_task_dependency_toolchain_file_chooses_no_program(project, cargo_task, henv, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    hostile = make_hostile(tmp_path / "deps" / "helper", "helper-lib", outside / "pwned")
+    (hostile / "src" / "lib.rs").write_text("")
+    (hostile / "src" / "main.rs").unlink()
+    project.manifest("""
+        [package.metadata.task-dependencies]
+        helper-lib = { path = "../deps/helper" }
+        [package.metadata.tasks.hello]
+        write = ["src"]
+    """)
+    project.write("tasks/hello.rs", "fn main() {}\n")
+    before = snapshot(outside)
+    for args in (("--explain", "hello"), ("hello",)):
+        cargo_task(*args, cwd=project.root, **henv)
+        assert diff(before, snapshot(outside)) == []
