@@ -29,6 +29,7 @@ FUNCTIONS = (
     # engine
     "wasm_config_new",
     "wasmtime_config_epoch_interruption_set",
+    "wasmtime_config_strategy_set",
     "wasm_engine_new_with_config",
     "wasmtime_engine_increment_epoch",
     # store
@@ -55,6 +56,7 @@ FUNCTIONS = (
     "wasmtime_component_new",
     "wasmtime_component_serialize",
     "wasmtime_component_deserialize",
+    "wasmtime_component_deserialize_file",
     "wasmtime_component_delete",
     "wasmtime_component_instance_get_export_index",
     "wasmtime_component_instance_get_func",

@@ -45,6 +45,7 @@ class wasmtime_context(ctypes.Structure):
     pass
 
 wasmtime_context_t = wasmtime_context
+wasmtime_strategy_t = ctypes.c_uint8
 
 class wasmtime_component_func_type_t(ctypes.Structure):
     pass
@@ -232,6 +233,7 @@ WASMTIME_COMPONENT_RESOURCE = 21
 SIGNATURES = {
     "wasm_config_new": lambda: (ctypes.POINTER(wasm_config_t), []),
     "wasmtime_config_epoch_interruption_set": lambda: (None, [ctypes.POINTER(wasm_config_t), ctypes.c_bool]),
+    "wasmtime_config_strategy_set": lambda: (None, [ctypes.POINTER(wasm_config_t), wasmtime_strategy_t]),
     "wasm_engine_new_with_config": lambda: (ctypes.POINTER(wasm_engine_t), [ctypes.POINTER(wasm_config_t)]),
     "wasmtime_engine_increment_epoch": lambda: (None, [ctypes.POINTER(wasm_engine_t)]),
     "wasmtime_store_new": lambda: (ctypes.POINTER(wasmtime_store_t), [ctypes.POINTER(wasm_engine_t), ctypes.c_void_p, ctypes.CFUNCTYPE(None, ctypes.c_void_p)]),
@@ -255,6 +257,7 @@ SIGNATURES = {
     "wasmtime_component_new": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
     "wasmtime_component_serialize": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasmtime_component_t), ctypes.POINTER(wasm_byte_vec_t)]),
     "wasmtime_component_deserialize": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
+    "wasmtime_component_deserialize_file": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_char), ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
     "wasmtime_component_delete": lambda: (None, [ctypes.POINTER(wasmtime_component_t)]),
     "wasmtime_component_instance_get_export_index": lambda: (ctypes.POINTER(wasmtime_component_export_index_t), [ctypes.POINTER(wasmtime_component_instance_t), ctypes.POINTER(wasmtime_context_t), ctypes.POINTER(wasmtime_component_export_index_t), ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
     "wasmtime_component_instance_get_func": lambda: (ctypes.c_bool, [ctypes.POINTER(wasmtime_component_instance_t), ctypes.POINTER(wasmtime_context_t), ctypes.POINTER(wasmtime_component_export_index_t), ctypes.POINTER(wasmtime_component_func_t)]),
@@ -294,6 +297,7 @@ __all__ = [
     "wasmtime_store_t",
     "wasmtime_context",
     "wasmtime_context_t",
+    "wasmtime_strategy_t",
     "wasmtime_component_func_type_t",
     "wasmtime_component_t",
     "wasmtime_component_export_index_t",

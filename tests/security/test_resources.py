@@ -197,3 +197,32 @@ def test_spawning_processes_fails(arena):
     for attempt in ("spawn-sh", "spawn-true", "spawn-output"):
         assert seen[attempt].startswith("ERR Unsupported"), (attempt, seen[attempt])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("compiler", ["cranelift", "winch"])
+def test_limits_and_ctrl_c_hold_on_each_compilers_code(arena, compiler):
+    """The epoch (timeout, Ctrl-C), the memory limit and the stack guard stop a task the same
+    way whichever compiler made its machine code (the suite runs Winch's by default)."""
+    chosen = {"CARGO_TASK_COMPILER": compiler}
+    spin = arena.run("spin", timeout=60, extra_env=chosen)
+    assert spin.returncode == TIMEOUT_EXIT, describe(spin)
+    assert "error: task `spin` did not finish within its time limit of 1s" in spin.stderr
+    hog = arena.run("hog", timeout=120, extra_env=chosen)
+    assert hog.returncode == 101 and "error: task `hog` ran out of memory" in hog.stderr, describe(hog)
+    recurse = arena.run("recurse", timeout=120, extra_env=chosen)
+    assert recurse.returncode == 101 and "overflowed its stack" in recurse.stderr, describe(recurse)
+    for result in (spin, hog, recurse):
+        _clean(result)
+    # Ctrl-C while the guest spins in wasm code: only the epoch can stop it.
+    process = subprocess.Popen(
+        [CARGO_TASK, "--timeout", "60s", "spin"], cwd=arena.project, env={**arena.env, **chosen},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline() == b"spinning\n"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    stderr = process.stderr.read().decode()
+    assert process.returncode == 130 and "error: task `spin` was interrupted" in stderr, stderr
