@@ -248,13 +248,19 @@ def _build_and_compile(
     if not confine.available():
         reporter.warning("the build is not confined: this system offers no Landlock, so build "
                          "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
+    compiler = "cranelift" if final and job.compiler == "tiered" else job.compiler
+
+    def meanwhile():  # what does not depend on the build: done while cargo works
+        sandbox.engine(_COMPILERS[compiler][-1])  # loads Wasmtime
+        return discover_everywhere(selection.project)  # reads every member's manifest
+
+    everywhere = _Meanwhile(meanwhile)
     sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color,
                                readable=selection.readable_by_build())  # fmt: skip
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
-    check_task_inputs(job.task, sources, discover_everywhere(selection.project), selection.project_root)
+    check_task_inputs(job.task, sources, everywhere.result(), selection.project_root)
     wasm = job.plan.wasm(name).read_bytes()
     digest = wasm_digest(wasm)
-    compiler = "cranelift" if final and job.compiler == "tiered" else job.compiler
     payload = cached_code(job.cache, digest, compiler) if trust_cache else None
     if payload is None:
         strategy = _COMPILERS[compiler][-1]  # tiered: Winch now, Cranelift after the run
@@ -273,6 +279,31 @@ def _build_and_compile(
         record = Record(static, stamps, digest)
         _keep(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
     return payload
+
+
+class _Meanwhile:
+    """Work on a thread while the main thread waits for cargo; `result()` waits for it and
+    raises what it raised, so its errors come out where they did when it ran in line."""
+
+    def __init__(self, work: Callable[[], object]):
+        import threading
+
+        self._outcome: tuple[bool, object] | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="meanwhile", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], object]) -> None:
+        try:
+            self._outcome = (True, work())
+        except BaseException as e:  # noqa: BLE001 - raised again by result()
+            self._outcome = (False, e)
+
+    def result(self):
+        self._thread.join()
+        ok, value = self._outcome or (False, RuntimeError("no outcome"))
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value
 
 
 def _keep(reporter: Reporter, save: Callable[[], None]) -> None:
