@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import sys
@@ -77,14 +78,18 @@ class Step:
     last_stderr: str = ""
     settle: Callable[[], None] | None = None  # after the run, untimed (background work)
     cargo_builds: list[float] = field(default_factory=list)  # cargo's own `Finished ... in Xs`
+    cpu: list[float] = field(default_factory=list)  # user + system time of the command's processes
 
     def sample(self) -> float:
         if self.prepare:
             self.prepare()
         try:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             result = self.command.run(capture=True)
             elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if self.settle:
                 self.settle()
         finally:
@@ -105,6 +110,14 @@ class Step:
 
 FINISHED = re.compile(r"Finished `dev` profile .* in ([0-9.]+)s")
 COMPILING = re.compile(r"^\s*Compiling (\S+) v", re.MULTILINE)
+
+
+def cpu_note(key: str, task: Step, baseline: Step) -> str:
+    """CPU time does not depend on what else runs on the machine as wall time does."""
+    ours, theirs = statistics.median(task.cpu), statistics.median(baseline.cpu)
+    return (f"{key}: CPU time (user + system of every process the command waited for; the "
+            f"background Cranelift compile is not among them) `{task.name}` {fmt_seconds(ours)}, "
+            f"`{baseline.name}` {fmt_seconds(theirs)} (medians): **{ours / theirs:.2f}x**")
 
 
 def paired(steps: list[Step], rounds: int, what: str) -> dict[str, Stat]:
@@ -294,7 +307,8 @@ def section_cold(ws: Realistic, rounds: int) -> tuple[Row, list[str]]:
     generated = ws.owner_dir("lines")
     ours, theirs = crate_versions(generated / "Cargo.lock"), crate_versions(ws.root / "Cargo.lock")
     same = "the same" if ours == theirs else f"DIFFERENT (task {ours}, xtask {theirs})"
-    return row, [f"crate versions: both sides build {same}: " + ", ".join(f"{k} {v}" for k, v in sorted(ours.items()))]
+    return row, [f"crate versions: both sides build {same}: " + ", ".join(f"{k} {v}" for k, v in sorted(ours.items())),
+                 cpu_note("C", task, xtask)]
 
 
 def section_warm(ws: Realistic, rounds: int) -> Row:
@@ -321,6 +335,7 @@ def section_edit(ws: Realistic, rounds: int) -> tuple[list[Row], list[str]]:
                         "the same edit in xtask/src/main.rs, then `cargo xtask lines` (the file is "
                         "restored after each run, untimed)", s["task lines"], "`cargo xtask lines`",
                         s["xtask lines"], "<= 1.5x", 1.5))  # fmt: skip
+        notes.append(cpu_note(key, task, xtask))
         if task.cargo_builds:
             notes.append(f"{key}: of `cargo task lines`, cargo's build (its `Finished ... in`) took "
                          f"{fmt_seconds(statistics.median(task.cargo_builds))} (median); the rest is "

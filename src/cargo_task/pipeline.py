@@ -174,6 +174,11 @@ def compiler_choice(environ: dict[str, str]) -> str:
     return choice
 
 
+def _for_build(compiler: str) -> str:
+    """`--build` makes the code warm runs prefer: Cranelift's, unless one compiler was chosen."""
+    return "cranelift" if compiler == "tiered" else compiler
+
+
 def cached_code(cache: Cache, wasm: str, compiler: str) -> Compiled | None:
     """The machine code of the wasm with SHA-256 `wasm`, from the first strategy the choice
     prefers that has it in the cache."""
@@ -209,7 +214,7 @@ def prepare_component(
         and record.fingerprint == fingerprint.static_fingerprint(job.plan, task.name, toolchain, job.engine)
         and fingerprint.still_fresh(record.stamps)
     ):
-        payload = cached_code(job.cache, record.wasm, "cranelift" if final else job.compiler)
+        payload = cached_code(job.cache, record.wasm, _for_build(job.compiler) if final else job.compiler)
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component ({payload.strategy})")
             return payload
@@ -248,7 +253,7 @@ def _build_and_compile(
     if not confine.available():
         reporter.warning("the build is not confined: this system offers no Landlock, so build "
                          "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
-    compiler = "cranelift" if final and job.compiler == "tiered" else job.compiler
+    compiler = _for_build(job.compiler) if final else job.compiler
 
     def meanwhile():  # what does not depend on the build: done while cargo works
         sandbox.engine(_COMPILERS[compiler][-1])  # loads Wasmtime
