@@ -32,7 +32,10 @@ PROFILE_TABLE = ('[profile.dev]\ndebug = false\nstrip = "debuginfo"\nopt-level =
 
 
 def task_profile(package: str) -> str:
-    return f"\n[profile.dev.package.{json.dumps(package)}]\nopt-level = 0\n"
+    """The tasks' own crate, and the guest crate every task builds (glue, no computing: at
+    opt-level 1 it took 1.3 s instead of 0.3 s, on every owner's first build), at 0."""
+    return (f"\n[profile.dev.package.{json.dumps(package)}]\nopt-level = 0\n"
+            f"\n[profile.dev.package.{json.dumps(GUEST_CRATE)}]\nopt-level = 0\n")
 
 
 class Scaffold(NamedTuple):
