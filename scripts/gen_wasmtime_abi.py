@@ -56,7 +56,6 @@ FUNCTIONS = (
     "wasmtime_component_new",
     "wasmtime_component_serialize",
     "wasmtime_component_deserialize",
-    "wasmtime_component_deserialize_file",
     "wasmtime_component_delete",
     "wasmtime_component_instance_get_export_index",
     "wasmtime_component_instance_get_func",

@@ -257,7 +257,6 @@ SIGNATURES = {
     "wasmtime_component_new": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
     "wasmtime_component_serialize": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasmtime_component_t), ctypes.POINTER(wasm_byte_vec_t)]),
     "wasmtime_component_deserialize": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
-    "wasmtime_component_deserialize_file": lambda: (ctypes.POINTER(wasmtime_error_t), [ctypes.POINTER(wasm_engine_t), ctypes.POINTER(ctypes.c_char), ctypes.POINTER(ctypes.POINTER(wasmtime_component_t))]),
     "wasmtime_component_delete": lambda: (None, [ctypes.POINTER(wasmtime_component_t)]),
     "wasmtime_component_instance_get_export_index": lambda: (ctypes.POINTER(wasmtime_component_export_index_t), [ctypes.POINTER(wasmtime_component_instance_t), ctypes.POINTER(wasmtime_context_t), ctypes.POINTER(wasmtime_component_export_index_t), ctypes.POINTER(ctypes.c_char), ctypes.c_size_t]),
     "wasmtime_component_instance_get_func": lambda: (ctypes.c_bool, [ctypes.POINTER(wasmtime_component_instance_t), ctypes.POINTER(wasmtime_context_t), ctypes.POINTER(wasmtime_component_export_index_t), ctypes.POINTER(wasmtime_component_func_t)]),
