@@ -18,6 +18,7 @@ Sections (the issue's numbering):
   4. cold first run vs `cargo build` + one Wasmtime compile            target <= 1.1x
   5. listing 100 tasks vs `python -c pass`                             target <= 3x
   6. the original Rust cargo-task-wasm 0.2.0, warm, same task          (reported)
+  7. the realistic workspace of issue 10 (benchmarks/realistic.py rows A-E, its own report)
 """
 
 from __future__ import annotations
@@ -681,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (7 warm, 2 cold)")
     parser.add_argument("--runs", type=int, help="rounds for warm measurements (default 21)")
     parser.add_argument("--cold-runs", type=int, help="rounds for cold measurements (default 5)")
-    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which sections, e.g. 1,5")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which sections, e.g. 1,5")
     parser.add_argument("--workdir", type=Path, help="reuse this scratch directory (kept)")
     parser.add_argument("--install-original", action="store_true",
                         help="`cargo install` the original 0.2.0 into the benchmark's cache "
@@ -719,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
             original_rows, original_notes = section_original(cases, runs, warmup, args.install_original)
             rows += original_rows
             notes += original_notes
+        realistic_report = section_realistic(workdir, args.quick) if "7" in sections else ""
         info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         info["benchmark wall time"] = f"{time.monotonic() - STARTED:.0f} s"
         if setup.bytecode_env_was_set:
@@ -732,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
         report += ["Section 3 as a grid (ratio to 1 task, 1 member):", "", grid_table, ""]
     if notes:
         report += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    if realistic_report:
+        report += ["Section 7, the realistic workspace of issue 10 (`benchmarks/realistic.py`, rows A-E):", "",
+                   realistic_report, ""]  # fmt: skip
     report += ["Machine:", ""] + [f"- {k}: {v}" for k, v in info.items()] + [""]
     text = "\n".join(report)
     print(text)
@@ -741,6 +746,18 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"machine": info, "notes": notes,
                                          "rows": [r.as_dict() for r in rows]}, indent=2))  # fmt: skip
     return 0
+
+
+def section_realistic(workdir: Path, quick: bool) -> str:
+    """Section 7: the 50-member workspace against its `cargo xtask` twin, rows A-E of
+    `realistic.py` (warm, edit-then-run, cold, a second owner, compute-heavy), run by it."""
+    import realistic
+
+    out = workdir / "realistic.md"
+    rounds = "3,2,1,1" if quick else "5,3,2,1"
+    realistic.main(["--sections", "C,A,B,E,D", "--rounds", rounds, "--workdir", str(workdir / "realistic"),
+                    "--markdown", str(out)])  # fmt: skip
+    return out.read_text()
 
 
 def run_script(main: Callable[[], int], name: str) -> None:

@@ -29,6 +29,7 @@ FUNCTIONS = (
     # engine
     "wasm_config_new",
     "wasmtime_config_epoch_interruption_set",
+    "wasmtime_config_strategy_set",
     "wasm_engine_new_with_config",
     "wasmtime_engine_increment_epoch",
     # store

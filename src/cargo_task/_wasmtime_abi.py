@@ -45,6 +45,7 @@ class wasmtime_context(ctypes.Structure):
     pass
 
 wasmtime_context_t = wasmtime_context
+wasmtime_strategy_t = ctypes.c_uint8
 
 class wasmtime_component_func_type_t(ctypes.Structure):
     pass
@@ -232,6 +233,7 @@ WASMTIME_COMPONENT_RESOURCE = 21
 SIGNATURES = {
     "wasm_config_new": lambda: (ctypes.POINTER(wasm_config_t), []),
     "wasmtime_config_epoch_interruption_set": lambda: (None, [ctypes.POINTER(wasm_config_t), ctypes.c_bool]),
+    "wasmtime_config_strategy_set": lambda: (None, [ctypes.POINTER(wasm_config_t), wasmtime_strategy_t]),
     "wasm_engine_new_with_config": lambda: (ctypes.POINTER(wasm_engine_t), [ctypes.POINTER(wasm_config_t)]),
     "wasmtime_engine_increment_epoch": lambda: (None, [ctypes.POINTER(wasm_engine_t)]),
     "wasmtime_store_new": lambda: (ctypes.POINTER(wasmtime_store_t), [ctypes.POINTER(wasm_engine_t), ctypes.c_void_p, ctypes.CFUNCTYPE(None, ctypes.c_void_p)]),
@@ -294,6 +296,7 @@ __all__ = [
     "wasmtime_store_t",
     "wasmtime_context",
     "wasmtime_context_t",
+    "wasmtime_strategy_t",
     "wasmtime_component_func_type_t",
     "wasmtime_component_t",
     "wasmtime_component_export_index_t",

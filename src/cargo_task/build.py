@@ -179,6 +179,8 @@ def build_task(
         "--color", color, "--offline", "--locked",  # the fetch before wrote the lock
         *extra,
     ]  # fmt: skip
+    if scaffold.build_dir != scaffold.target_dir:
+        command += ["--config", f"build.build-dir={json.dumps(str(scaffold.build_dir))}"]
     if verbosity < 0:
         command.append("--quiet")
     elif verbosity > 1:
@@ -195,6 +197,7 @@ def build_task(
         command += ["--config", str(config)]
         _fetch_if_needed(toolchain, scaffold, config, started)
         scaffold.target_dir.mkdir(exist_ok=True)  # cargo would create it beside, out of reach
+        scaffold.build_dir.mkdir(exist_ok=True)
         scratch = Path(private) / "tmp"
         scratch.mkdir()
         # The agent's socket is for fetching git dependencies, not for build scripts.
@@ -333,10 +336,10 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
         *(f for f in cargo_config_files(toolchain.cwd, toolchain.env) if f.exists()),
         *(Path(os.path.realpath(p)).parent for p in programs),
     ]  # fmt: skip
-    # Only its own target directory: the generated manifest and lock, and what `--editor`
-    # writes beside them (which rust-analyzer's unconfined `cargo check` reads), stay out of
-    # reach of build scripts.
-    write = [scaffold.target_dir, *writable, *map(Path, confine.SYSTEM_WRITE)]
+    # Only its own target directory and the build directory of its dependency set: the
+    # generated manifest and lock, and what `--editor` writes beside them (which
+    # rust-analyzer's unconfined `cargo check` reads), stay out of reach of build scripts.
+    write = [scaffold.target_dir, scaffold.build_dir, *writable, *map(Path, confine.SYSTEM_WRITE)]
     return confine.Confinement(read=tuple(read), write=tuple(write), network=False)
 
 

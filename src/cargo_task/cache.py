@@ -22,7 +22,7 @@ from cargo_task.files import PrivateTree, make_private_dirs
 from cargo_task.fingerprint import Stamp
 
 _MAGIC = b"cargo-task-wasm component v2\n"  # v1 carried a plain SHA-256: never trusted now
-_RECORD_VERSION = 2
+_RECORD_VERSION = 3  # v2 named one compiled component; v3 names the wasm, whose code each strategy keys
 _KEY = re.compile(r"[0-9a-f]{64}")
 _MAC_SIZE = 32
 KEY_FILE = "key"
@@ -34,7 +34,7 @@ class Record(NamedTuple):
 
     fingerprint: str
     stamps: list[Stamp]
-    component: str  # key of the compiled component
+    wasm: str  # SHA-256 of the built wasm: with an engine id, the key of its machine code
 
 
 class Cache:
@@ -64,9 +64,9 @@ class Cache:
             if not isinstance(data, dict) or data.get("version") != _RECORD_VERSION:
                 return None
             stamps = [(str(p), int(m), int(s)) for p, m, s in data["stamps"]]
-            if not _KEY.fullmatch(str(data["component"])):
+            if not _KEY.fullmatch(str(data["wasm"])):
                 return None
-            return Record(str(data["fingerprint"]), stamps, str(data["component"]))
+            return Record(str(data["fingerprint"]), stamps, str(data["wasm"]))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -84,7 +84,7 @@ class Cache:
     def save_record(self, package_dir: Path, task: str, record: Record) -> None:
         path = self._record_path(package_dir, task)
         data = {"version": _RECORD_VERSION, "fingerprint": record.fingerprint,
-                "stamps": record.stamps, "component": record.component}  # fmt: skip
+                "stamps": record.stamps, "wasm": record.wasm}  # fmt: skip
         body = json.dumps(data).encode()
         mac = _mac(self._key(create=True), b"record", self._name(path), body)
         self.tree.write(path, mac.hex().encode() + b"\n" + body)
@@ -164,5 +164,10 @@ def _same(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def component_key(wasm: bytes, engine_id: str) -> str:
-    return hashlib.sha256(engine_id.encode() + b"\0" + wasm).hexdigest()
+def wasm_digest(wasm: bytes) -> str:
+    return hashlib.sha256(wasm).hexdigest()
+
+
+def component_key(wasm_digest: str, engine_id: str) -> str:
+    """The machine code of one wasm for one engine (a Wasmtime, its settings, a compiler)."""
+    return hashlib.sha256(engine_id.encode() + b"\0" + wasm_digest.encode()).hexdigest()

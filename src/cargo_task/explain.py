@@ -191,7 +191,8 @@ def _build_lines(selection: Selection, environ: dict[str, str], abi: int) -> lis
     from cargo_task import build
 
     toolchain = build.Toolchain.from_environment(environ, selection.task.owner.root)
-    directory = selection.scaffold().target_dir
+    plan = selection.scaffold()
+    directory = f"{plan.target_dir} and {plan.build_dir} (shared by the owners with the same task-dependencies)"
     if abi:
         lines = [f"build: confined (Landlock ABI {abi}): cargo, rustc, build scripts and proc-macros "
                  "read only the project, the toolchain, cargo's downloaded sources and system "

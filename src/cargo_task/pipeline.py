@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cargo_task.cache import Cache
     from cargo_task.buildview import Protected
     from cargo_task.grants import Grants
+    from cargo_task.sandbox import Compiled
     from cargo_task.scaffold import Scaffold
 
 
@@ -156,12 +157,47 @@ class _Build(NamedTuple):
     engine: str  # the Wasmtime that will load the machine code
     cache: Cache
     record_name: str
+    compiler: str  # tiered | winch | cranelift (`compiler_choice`)
+
+
+# Which Wasmtime compiler makes a task's machine code. `tiered` (the default): Winch for code
+# that was just built, Cranelift's code (compiled in the background, `tierup.py`) once it is
+# in the cache. `winch` or `cranelift` use that compiler alone (tests, measurements).
+COMPILER_VARIABLE = "CARGO_TASK_COMPILER"
+_COMPILERS = {"tiered": ("cranelift", "winch"), "winch": ("winch",), "cranelift": ("cranelift",)}
+
+
+def compiler_choice(environ: dict[str, str]) -> str:
+    choice = environ.get(COMPILER_VARIABLE) or "tiered"
+    if choice not in _COMPILERS:
+        raise ConfigError(f"{COMPILER_VARIABLE}={choice!r} is not a compiler cargo-task knows",
+                          help="use `tiered` (the default), `winch` or `cranelift`")  # fmt: skip
+    return choice
+
+
+def compiler_for_build(compiler: str) -> str:
+    """`--build` makes the code warm runs prefer: Cranelift's, unless one compiler was chosen."""
+    return "cranelift" if compiler == "tiered" else compiler
+
+
+def cached_code(cache: Cache, wasm: str, compiler: str) -> Compiled | None:
+    """The machine code of the wasm with SHA-256 `wasm`, from the first strategy the choice
+    prefers that has it in the cache."""
+    from cargo_task import sandbox
+    from cargo_task.cache import component_key
+
+    for strategy in _COMPILERS[compiler]:
+        code = cache.load_component(component_key(wasm, sandbox.engine_id(strategy)))
+        if code is not None:
+            return sandbox.Compiled(code, strategy, wasm)
+    return None
 
 
 def prepare_component(
-    selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True
-) -> bytes:
-    """The task's compiled component: from the cache when nothing changed, else built."""
+    selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True, final: bool = False
+) -> Compiled:
+    """The task's compiled component: from the cache when nothing changed, else built.
+    `final`: compile what is built with the compiler warm runs prefer (`--build`)."""
     from cargo_task import build, fingerprint, sandbox
     from cargo_task.cache import Cache
 
@@ -169,12 +205,13 @@ def prepare_component(
     if task.settings.published is not None:  # a package's binary (`from`): built on its own
         from cargo_task import published
 
-        return published.prepare(selection, request, reporter, trust_cache)
+        return published.prepare(selection, request, reporter, trust_cache, final)
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
     job = _Build(
         task, selection.scaffold(), toolchain, sandbox.engine_id(),
         Cache(cache_dir(request.environ)),
         f"{task.name}.{fingerprint.toolchain_variant(toolchain)}",
+        compiler_choice(request.environ),
     )  # fmt: skip
     record = job.cache.load_record(job.plan.directory, job.record_name) if trust_cache else None
     if (
@@ -182,19 +219,37 @@ def prepare_component(
         and record.fingerprint == fingerprint.static_fingerprint(job.plan, task.name, toolchain, job.engine)
         and fingerprint.still_fresh(record.stamps)
     ):
-        payload = job.cache.load_component(record.component)
+        payload = cached_code(job.cache, record.wasm, compiler_for_build(job.compiler) if final else job.compiler)
         if payload is not None:
-            reporter.note(f"`{task.name}` is fresh; using its compiled component")
+            reporter.note(f"`{task.name}` is fresh; using its compiled component ({payload.strategy})")
             return payload
-    return _build_and_compile(job, selection, request, reporter, trust_cache)
+    return _build_and_compile(job, selection, request, reporter, trust_cache, final)
+
+
+def tier_up(selection: Selection, request: Request, compiled: Compiled) -> None:
+    """After a run on Winch's code, under the default choice: Cranelift's code in the
+    background, for the next runs (`tierup.py`)."""
+    if compiled.strategy != "winch" or not compiled.wasm or compiler_choice(request.environ) != "tiered":
+        return
+    from cargo_task import tierup
+
+    if selection.task.settings.published is not None:
+        from cargo_task import published
+
+        wasm = published.wasm_file(selection)
+        if wasm is None:
+            return
+    else:
+        wasm = selection.scaffold().wasm(selection.task.name)
+    tierup.start(cache_dir(request.environ), wasm, compiled.wasm, selection.task.name)
 
 
 def _build_and_compile(
-    job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool
-) -> bytes:
+    job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool, final: bool
+) -> Compiled:
     from cargo_task import build, confine, fingerprint, sandbox, scaffold
     from cargo_task.buildview import check_task_inputs
-    from cargo_task.cache import Record, component_key
+    from cargo_task.cache import Record
     from cargo_task.discovery import discover_everywhere
     from cargo_task.errors import BuildError
 
@@ -210,17 +265,18 @@ def _build_and_compile(
     if not confine.available():
         reporter.warning("the build is not confined: this system offers no Landlock, so build "
                          "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
+    compiler = compiler_for_build(job.compiler) if final else job.compiler
+
+    def meanwhile():  # what does not depend on the build: done while cargo works
+        sandbox.engine(_COMPILERS[compiler][-1])  # loads Wasmtime
+        return discover_everywhere(selection.project)  # reads every member's manifest
+
+    everywhere = _Meanwhile(meanwhile)
     sysroot = build.build_task(job.toolchain, job.plan, name, request.verbosity, request.color,
                                readable=selection.readable_by_build())  # fmt: skip
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
-    check_task_inputs(job.task, sources, discover_everywhere(selection.project), selection.project_root)
-    wasm = job.plan.wasm(name).read_bytes()
-    key = component_key(wasm, job.engine)
-    payload = job.cache.load_component(key) if trust_cache else None
-    if payload is None:
-        reporter.status("Compiling", f"`{name}` to native code with Wasmtime")
-        payload = sandbox.compile_component(wasm, name)
-        _keep(reporter, lambda: job.cache.save_component(key, payload))
+    check_task_inputs(job.task, sources, everywhere.result(), selection.project_root)
+    payload = compile_wasm(job.cache, job.plan.wasm(name).read_bytes(), name, compiler, reporter, trust_cache)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     configuration = [fingerprint.stamp(f) for f in fingerprint.config_files(job.plan, job.toolchain)]
     # Never fresh: a file it cannot find again, or one changed while cargo was building
@@ -229,12 +285,55 @@ def _build_and_compile(
         mtime < started for _, mtime, _ in stamps[: len(sources)] + configuration
     ):
         static = fingerprint.static_fingerprint(job.plan, name, job.toolchain, job.engine)
-        record = Record(static, stamps, key)
-        _keep(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
+        record = Record(static, stamps, payload.wasm)
+        keep_in_cache(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
     return payload
 
 
-def _keep(reporter: Reporter, save: Callable[[], None]) -> None:
+def compile_wasm(cache: Cache, wasm: bytes, name: str, compiler: str, reporter: Reporter,
+                 trust_cache: bool) -> Compiled:  # fmt: skip
+    """The machine code of a just-built wasm: from the cache when the same wasm was compiled
+    before, else compiled now (tiered: Winch now, Cranelift after the run) and kept."""
+    from cargo_task import sandbox
+    from cargo_task.cache import component_key, wasm_digest
+
+    digest = wasm_digest(wasm)
+    payload = cached_code(cache, digest, compiler) if trust_cache else None
+    if payload is None:
+        strategy = _COMPILERS[compiler][-1]
+        reporter.status("Compiling", f"`{name}` to native code with Wasmtime ({strategy})")
+        payload = sandbox.Compiled(sandbox.compile_component(wasm, name, strategy), strategy, digest)
+        key = component_key(digest, sandbox.engine_id(strategy))
+        keep_in_cache(reporter, lambda: cache.save_component(key, payload.code))
+    return payload
+
+
+class _Meanwhile:
+    """Work on a thread while the main thread waits for cargo; `result()` waits for it and
+    raises what it raised, so its errors come out where they did when it ran in line."""
+
+    def __init__(self, work: Callable[[], object]):
+        import threading
+
+        self._outcome: tuple[bool, object] | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="meanwhile", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], object]) -> None:
+        try:
+            self._outcome = (True, work())
+        except BaseException as e:  # noqa: BLE001 - raised again by result()
+            self._outcome = (False, e)
+
+    def result(self):
+        self._thread.join()
+        ok, value = self._outcome or (False, RuntimeError("no outcome"))
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value
+
+
+def keep_in_cache(reporter: Reporter, save: Callable[[], None]) -> None:
     """A cache that cannot be written costs the next run a rebuild, not this run its task."""
     try:
         save()
@@ -285,7 +384,7 @@ def build(request: Request, names: list[str], reporter: Reporter) -> int:
         reporter.warning("no tasks to build")
     for selection in selections:
         decide_grants(selection, request)  # what a run refuses (grants, protected paths) fails here too
-        prepare_component(selection, request, reporter)
+        prepare_component(selection, request, reporter, final=True)
         reporter.status("Finished", f"task `{selection.task.name}`")
     return 0
 
@@ -303,10 +402,13 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
         cargo_target_dir=selection.scaffold().directory / "commands" / selection.task.name,
     )  # fmt: skip
     try:
-        return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
-    except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
-        payload = prepare_component(selection, request, reporter, trust_cache=False)
-        return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+        try:
+            return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+        except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
+            payload = prepare_component(selection, request, reporter, trust_cache=False)
+            return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+    finally:  # after the run, whatever its outcome: the task never waits for it
+        tier_up(selection, request, payload)
 
 
 def update(request: Request, names: list[str], reporter: Reporter) -> int:

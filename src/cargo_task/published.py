@@ -31,11 +31,15 @@ if TYPE_CHECKING:
     from cargo_task.build import Toolchain
     from cargo_task.discovery import Task
     from cargo_task.pipeline import Request, Selection
+    from cargo_task.sandbox import Compiled
     from cargo_task.terminal import Reporter
 
 # The profile of local tasks (`scaffold.PROFILE_TABLE`), as cargo configuration, which
 # outranks the package's own `[profile.dev]`.
-_PROFILE = ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"')
+# Local tasks' profile (scaffold.PROFILE_TABLE): no debug info, the code that reaches the
+# wasm at opt-level 1, what runs at build time at 0.
+_PROFILE = ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"',
+            "--config", "profile.dev.opt-level=1", "--config", "profile.dev.build-override.opt-level=0")
 
 
 def task_source(published: Published) -> Path:
@@ -158,6 +162,11 @@ class PackageBuild(NamedTuple):
     def target_dir(self) -> Path:
         return self.directory / "target"
 
+    @property
+    def build_dir(self) -> Path:
+        """Its own: a published package shares built dependencies with no other build."""
+        return self.target_dir
+
     def text(self) -> str:
         """What `cargo fetch` is rerun for: the package's manifest and lock file."""
         from cargo_task.fingerprint import stamp
@@ -214,13 +223,24 @@ def _plan(directory: Path, published: Published, entry: dict[str, Any]) -> Packa
     return PackageBuild(directory, directory / "vendor" / f"{entry['package']}-{entry['version']}" / "Cargo.toml")
 
 
-def prepare(selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True) -> bytes:
+def wasm_file(selection: Selection) -> Path | None:
+    """Where the published task's wasm is, once built as its lock entry pins it."""
+    published = selection.task.settings.published
+    entry = lock_entry(published) if published is not None else None
+    if published is None or entry is None or not entry.get("bin"):
+        return None
+    return _plan(build_directory(selection.build_root, published), published, entry).wasm(entry["bin"])
+
+
+def prepare(selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True,
+            final: bool = False) -> Compiled:  # fmt: skip
     """The published task's compiled component: from the cache when its lock entry, build
     settings and every file its build read are unchanged (no cargo, no registry), else
     resolved as the lock pins it, built and compiled."""
     from cargo_task import build, fingerprint, sandbox
     from cargo_task.cache import Cache
     from cargo_task.files import cache_dir
+    from cargo_task.pipeline import cached_code, compiler_choice, compiler_for_build
 
     task = selection.task
     published = task.settings.published
@@ -231,25 +251,29 @@ def prepare(selection: Selection, request: Request, reporter: Reporter, trust_ca
     cache = Cache(cache_dir(request.environ))
     record_name = f"{task.name}.{fingerprint.toolchain_variant(toolchain)}"
     entry = lock_entry(published)
+    compiler = compiler_choice(request.environ)
+    compiler = compiler_for_build(compiler) if final else compiler
     if entry is not None and trust_cache and not lockfile.stale_reason(entry, written(published)) and entry.get("bin"):
         plan = _plan(directory, published, entry)
         record = cache.load_record(directory, record_name)
         if (record is not None
                 and record.fingerprint == static_fingerprint(entry, published, toolchain, engine, plan)
                 and fingerprint.still_fresh(record.stamps)):  # fmt: skip
-            payload = cache.load_component(record.component)
+            payload = cached_code(cache, record.wasm, compiler)
             if payload is not None:
-                reporter.note(f"`{task.name}` is fresh; using its compiled component")
+                reporter.note(f"`{task.name}` is fresh; using its compiled component ({payload.strategy})")
                 return payload
-    return _build(selection, request, reporter, directory, toolchain, engine, cache, record_name, trust_cache)
+    return _build(selection, request, reporter, directory, toolchain, engine, cache, record_name,
+                  trust_cache, compiler)  # fmt: skip
 
 
 def _build(selection: Selection, request: Request, reporter: Reporter, directory: Path, toolchain: Toolchain,
-           engine: str, cache, record_name: str, trust_cache: bool) -> bytes:  # fmt: skip
-    from cargo_task import build, confine, fingerprint, sandbox
+           engine: str, cache, record_name: str, trust_cache: bool, compiler: str) -> Compiled:  # fmt: skip
+    from cargo_task import build, confine, fingerprint
     from cargo_task.buildview import check_task_inputs
-    from cargo_task.cache import Record, component_key
+    from cargo_task.cache import Record
     from cargo_task.discovery import discover_everywhere
+    from cargo_task.pipeline import compile_wasm, keep_in_cache
 
     task = selection.task
     published = task.settings.published
@@ -281,17 +305,11 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
         ) from None
     sources = fingerprint.dep_info_sources(plan.dep_info(resolved.bin), toolchain.cwd)
     check_task_inputs(task, sources, discover_everywhere(selection.project), selection.project_root)
-    wasm = plan.wasm(resolved.bin).read_bytes()
-    key = component_key(wasm, engine)
-    payload = cache.load_component(key) if trust_cache else None
-    if payload is None:
-        reporter.status("Compiling", f"`{task.name}` to native code with Wasmtime")
-        payload = sandbox.compile_component(wasm, task.name)
-        _keep(reporter, lambda: cache.save_component(key, payload))
+    payload = compile_wasm(cache, plan.wasm(resolved.bin).read_bytes(), task.name, compiler, reporter, trust_cache)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     if all(size >= 0 for _, _, size in stamps) and all(mtime < started for _, mtime, _ in stamps[: len(sources)]):
         static = static_fingerprint(entry, published, toolchain, engine, fingerprint_plan)
-        _keep(reporter, lambda: cache.save_record(directory, record_name, Record(static, stamps, key)))
+        keep_in_cache(reporter, lambda: cache.save_record(directory, record_name, Record(static, stamps, payload.wasm)))
     return payload
 
 
@@ -299,14 +317,6 @@ def _mark(directory: Path) -> int:
     mark = directory / "build-started"
     mark.touch()
     return mark.stat().st_mtime_ns
-
-
-def _keep(reporter: Reporter, save) -> None:
-    try:
-        save()
-    except OSError as e:
-        reporter.warning(f"could not write cargo-task's cache ({e.filename}: {e.strerror}); "
-                         "the next run will build again")  # fmt: skip
 
 
 # -- explain ---------------------------------------------------------------------------

@@ -44,35 +44,48 @@ INTERRUPT_EXIT = 130
 # 128 + the signal's number, as a shell reports a command that a signal ended.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-_engine = None  # POINTER(wasm_engine_t), created once and kept for the process
+# Wasmtime's compilers (wasmtime_strategy_t in wasmtime/config.h): Winch compiles a
+# just-built component ~4x faster, Cranelift's code runs 1.4-1.6x faster (ARCHITECTURE.md,
+# "Tiered compilation"). Code made by one loads only into an engine of the same strategy.
+STRATEGIES = {"cranelift": 1, "winch": 2}
+_engines: dict = {}  # strategy -> POINTER(wasm_engine_t), created once and kept for the process
 
 
 class StaleComponent(Exception):
     """The cached machine code does not load into this Wasmtime: compile it again."""
 
 
-def engine():
-    global _engine
-    if _engine is None:
+def engine(strategy: str = "cranelift"):
+    found = _engines.get(strategy)
+    if found is None:
         lib = C.lib()
         config = lib.wasm_config_new()
         lib.wasmtime_config_epoch_interruption_set(config, True)
-        _engine = lib.wasm_engine_new_with_config(config)  # takes the config
-    return _engine
+        lib.wasmtime_config_strategy_set(config, STRATEGIES[strategy])
+        found = _engines[strategy] = lib.wasm_engine_new_with_config(config)  # takes the config
+    return found
 
 
-def engine_id() -> str:
+def engine_id(strategy: str = "cranelift") -> str:
     """Serialized code only loads into the same Wasmtime with the same settings: the stamp of
     the installed native library stands for its version. Does not load the library."""
     st = os.stat(C.library_path())
-    return f"wasmtime {st.st_size}:{st.st_mtime_ns};{ENGINE_SETTINGS}"
+    return f"wasmtime {st.st_size}:{st.st_mtime_ns};{ENGINE_SETTINGS};{strategy}"
 
 
-def compile_component(wasm: bytes, task: str) -> bytes:
+class Compiled(NamedTuple):
+    """A task's machine code, and the compiler that made it (the engine that loads it)."""
+
+    code: bytes
+    strategy: str = "cranelift"
+    wasm: str = ""  # SHA-256 of the wasm it was compiled from, when known
+
+
+def compile_component(wasm: bytes, task: str, strategy: str = "cranelift") -> bytes:
     lib = C.lib()
     component = POINTER(C.wasmtime_component_t)()
     try:
-        C.check(lib.wasmtime_component_new(engine(), C.byte_pointer(wasm), len(wasm), byref(component)))
+        C.check(lib.wasmtime_component_new(engine(strategy), C.byte_pointer(wasm), len(wasm), byref(component)))
     except C.WasmtimeError as e:
         raise SandboxError(
             f"task `{task}` did not build to a valid WASI 0.2 component: {_first_line(e)}",
@@ -105,6 +118,7 @@ class _Command:
         self.started = False
         self.finished = threading.Event()
         self.link = None  # the served host functions: kept alive with the store
+        self.engine = None  # the engine of the strategy that compiled the code
 
     def run(self) -> bool:
         """True if the command returned ok; raises WasmtimeError for traps and exits.
@@ -203,26 +217,27 @@ def _wasi_config(grants: Grants, mounts: tuple[Mount, ...], scratch: str | None,
     return wasi
 
 
-def _instantiate(task: str, payload: bytes, grants: Grants, wasi, host_calls: Callable) -> _Command:
+def _instantiate(task: str, payload: Compiled, grants: Grants, wasi, host_calls: Callable) -> _Command:
     """Takes `wasi` (a `wasi_config_t*`): it is consumed or freed whatever happens.
     `host_calls(request)` serves `cargo-task:host/process` (running granted programs)."""
     lib = C.lib()
     command = _Command()
+    command.engine = engine(payload.strategy)
     try:
         try:
             C.check(lib.wasmtime_component_deserialize(
-                engine(), C.byte_pointer(payload), len(payload), byref(command.component)
+                command.engine, C.byte_pointer(payload.code), len(payload.code), byref(command.component)
             ))  # fmt: skip
         except C.WasmtimeError as e:
             raise StaleComponent(str(e)) from None
-        command.store = lib.wasmtime_store_new(engine(), None, C.no_finalizer())
+        command.store = lib.wasmtime_store_new(command.engine, None, C.no_finalizer())
         command.context = lib.wasmtime_store_context(command.store)
         lib.wasmtime_context_set_epoch_deadline(command.context, 1)
         lib.wasmtime_store_limiter(command.store, grants.memory, -1, -1, -1, -1)
         owned, wasi = wasi, None  # the store owns it from the call on, even if that fails
         error = lib.wasmtime_context_set_wasi(command.context, owned)
         C.check(error)
-        linker = lib.wasmtime_component_linker_new(engine())
+        linker = lib.wasmtime_component_linker_new(command.engine)
         try:
             C.check(lib.wasmtime_component_linker_add_wasip2(linker))
             if grants.network:
@@ -322,13 +337,15 @@ class _HostPrograms:
             self.calls.stop_all()
 
 
-def run(task: str, payload: bytes, grants: Grants, abandon: Callable[[TaskError], NoReturn],
+def run(task: str, payload: Compiled, grants: Grants, abandon: Callable[[TaskError], NoReturn],
         host: HostSetup | None = None, warn: Callable[[str], None] = lambda _: None) -> int:  # fmt: skip
     """Run the task to its end and return its exit code.
 
     `abandon` reports an error and ends the process at once: the only way out when the
     guest is stuck in a host call that nothing inside Wasmtime can interrupt.
     """
+    if not isinstance(payload, Compiled):
+        payload = Compiled(payload)  # plain machine code is Cranelift's
     received: list[int] = []  # the stopping signals that arrived, in order
     with ExitStack() as cleanup:
         # From here on Ctrl-C, SIGTERM and SIGHUP only set a flag: a KeyboardInterrupt in the
@@ -489,14 +506,14 @@ def _supervise(task, command: _Command, grants: Grants, abandon, received: list[
             stopping, signalled = _stopped_by(task, received[seen]), True
             seen = len(received)
             stop_programs()
-            _interrupt()
+            _interrupt(command)
             deadline = now + GRACE_SECONDS
         elif deadline is not None and now >= deadline:
             if stopping is not None:
                 abandon(stopping)  # stuck in a host call that no epoch interrupts
             stopping = _timed_out(task, grants.timeout or 0)
             stop_programs()
-            _interrupt()
+            _interrupt(command)
             deadline = now + GRACE_SECONDS
     sys.stdout.flush()
     if stopping is not None:
@@ -506,9 +523,9 @@ def _supervise(task, command: _Command, grants: Grants, abandon, received: list[
     return _exit_code(task, outcome, grants), seen
 
 
-def _interrupt() -> None:
+def _interrupt(command: _Command) -> None:
     """Bump the epoch: a guest running wasm code traps at its next check."""
-    C.lib().wasmtime_engine_increment_epoch(engine())
+    C.lib().wasmtime_engine_increment_epoch(command.engine)
 
 
 def _timed_out(task: str, seconds: float) -> SandboxError:

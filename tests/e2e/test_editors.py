@@ -147,13 +147,19 @@ def test_editor_never_writes_through_a_link_a_build_planted(project, cargo_task,
     project.write("planter/src/lib.rs", "pub fn hi() -> &'static str { \"hi\" }\n")
     project.write("planter/build.rs", f"""
         fn main() {{
+            // OUT_DIR is in the shared build directory, beside the generated packages.
             let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-            let package = out.ancestors()
-                .find(|p| p.parent().and_then(|q| q.file_name()).map_or(false, |n| n == "cargo-task"))
+            let root = out.ancestors()
+                .find(|p| p.file_name().map_or(false, |n| n == "cargo-task"))
                 .unwrap();
-            let _ = std::fs::remove_dir_all(package.join(".cargo"));
-            let planted = std::os::unix::fs::symlink({json.dumps(str(victim))}, package.join(".cargo"));
-            println!("cargo:warning=planting the link: {{planted:?}}");
+            for entry in std::fs::read_dir(root).unwrap().flatten() {{
+                let package = entry.path();
+                if package.join("Cargo.toml").exists() {{
+                    let _ = std::fs::remove_dir_all(package.join(".cargo"));
+                    let planted = std::os::unix::fs::symlink({json.dumps(str(victim))}, package.join(".cargo"));
+                    println!("cargo:warning=planting the link: {{planted:?}}");
+                }}
+            }}
         }}
     """)  # fmt: skip
     project.write("tasks/hi.rs", "fn main() { println!(\"{}\", planter::hi()); }\n")

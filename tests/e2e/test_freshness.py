@@ -151,7 +151,7 @@ def test_an_edit_saved_while_cargo_builds_is_not_taken_as_built(project, cargo_t
     running = subprocess.Popen([CARGO_TASK, "-q", "ver"], cwd=project.root, stdout=subprocess.PIPE,
                                text=True, env={**env, "RUSTC_WRAPPER": str(wrapper)})  # fmt: skip
     deadline = time.monotonic() + 120
-    while not list((project.root / "target" / "cargo-task").glob("*/target/wasm32-wasip2/debug/deps/ver-*.d")):
+    while not list((project.root / "target" / "cargo-task").glob("build-*/wasm32-wasip2/debug/deps/ver-*.d")):
         assert time.monotonic() < deadline and running.poll() is None, "rustc never wrote the dep-info"
         time.sleep(0.05)
     edit(source, 'fn main() { println!("v2"); }\n')

@@ -45,6 +45,12 @@ TASKS = {
 }
 
 
+@pytest.fixture(params=["winch", "cranelift"])
+def env(env, request) -> dict[str, str]:
+    """Every test here runs on each compiler's machine code: the messages must not differ."""
+    return {**env, "CARGO_TASK_COMPILER": request.param}
+
+
 @pytest.fixture(scope="module")
 def traps(tmp_path_factory) -> Project:
     project = Project(tmp_path_factory.mktemp("traps") / "traps")

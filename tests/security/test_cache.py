@@ -25,8 +25,16 @@ def _component_of(arena, task: str):
     records = list(root.glob(f"records/*/{task}.*.json"))
     matching = [r for r in records if str(arena.project) in _record_sources(r)]
     assert len(matching) == 1, records
-    key = _record(matching[0])["component"]
-    return root / "components" / f"{key}.cwasm"
+    return root / "components" / f"{machine_code_key(_record(matching[0]), arena.env)}.cwasm"
+
+
+def machine_code_key(record: dict, env) -> str:
+    """The cache key of a record's machine code: its wasm's digest for the engine of the
+    compiler the run used (the suite's is Winch, tests/conftest.py)."""
+    from cargo_task import sandbox
+    from cargo_task.cache import component_key
+
+    return component_key(record["wasm"], sandbox.engine_id(env.get("CARGO_TASK_COMPILER") or "winch"))
 
 
 def _record(path) -> dict:

@@ -188,7 +188,9 @@ def _record(root: Path, task: str) -> Path:
 
 
 def _component(root: Path, task: str) -> Path:
-    key = json.loads(_record(root, task).read_bytes().partition(b"\n")[2])["component"]
+    from .test_cache import machine_code_key
+
+    key = machine_code_key(json.loads(_record(root, task).read_bytes().partition(b"\n")[2]), os.environ)
     return root / "components" / f"{key}.cwasm"
 
 

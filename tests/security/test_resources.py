@@ -33,19 +33,15 @@ def _built(arena, task):
 def test_infinite_loop_and_sleep_forever_end_at_the_timeout(arena, task, said):
     """A busy loop (the epoch interrupts it) and a sleep (only the watchdog ends it)."""
     _built(arena, task)
-    started = time.monotonic()
-    result = arena.run(task, timeout=60)
-    elapsed = time.monotonic() - started
+    result = arena.run(task, timeout=60)  # a hang fails the test (TimeoutExpired); no timing is asserted
     assert result.returncode == TIMEOUT_EXIT, describe(result)
     assert f"error: task `{task}` did not finish within its time limit of 1s" in result.stderr
     assert result.stdout == f"{said}\n"
-    assert elapsed < 10, elapsed
     _clean(result)
 
 
 def test_blocking_read_of_a_silent_stdin_ends_at_the_timeout(arena):
     _built(arena, "stdin_read")
-    started = time.monotonic()
     process = subprocess.Popen(
         [CARGO_TASK, "stdin_read"], cwd=arena.project, env=arena.env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -55,11 +51,9 @@ def test_blocking_read_of_a_silent_stdin_ends_at_the_timeout(arena):
     finally:
         process.kill()
         process.stdin.close()
-    elapsed = time.monotonic() - started
     assert process.returncode == TIMEOUT_EXIT, (process.returncode, stdout, stderr)
     assert "error: task `stdin_read` did not finish within its time limit of 1s" in stderr
     assert stdout == "reading stdin\n"
-    assert elapsed < 10, elapsed
 
 
 def _wait_silent(process):
@@ -115,14 +109,11 @@ def test_deep_recursion_traps_cleanly(arena):
 
 def test_output_flood_on_a_pipe(arena):
     arena.run("flood", "1", text=False)
-    started = time.monotonic()
     result = arena.run("flood", "50", text=False, timeout=120)
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert len(result.stdout) == 50 << 20
     assert result.stdout[:32] == b"0123456789abcdef" * 2
     assert result.stdout[-16:] == b"0123456789abcdef"
-    assert elapsed < 60, elapsed
 
     result = arena.run("flood", "10", "stderr", text=False, timeout=120)
     assert result.returncode == 0, result.returncode
@@ -154,11 +145,9 @@ def _interrupt_once(arena, task: str, delay: float, outcomes: list) -> None:
     try:
         line = process.stdout.readline()  # the guest is running
         time.sleep(delay)
-        started = time.monotonic()
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
-        elapsed = time.monotonic() - started
-        outcomes.append((process.returncode, line, process.stderr.read().decode(), elapsed))
+        process.wait(timeout=30)  # a hang fails the test; no timing is asserted
+        outcomes.append((process.returncode, line, process.stderr.read().decode()))
     finally:
         process.kill()
 
@@ -177,15 +166,14 @@ def test_ctrl_c_stops_the_task(arena):
         for thread in threads:
             thread.join(timeout=60)
     assert len(outcomes) == 30
-    assert all(line == b"sleeping\n" for _, line, _, _ in outcomes), outcomes
-    failures = [(code, stderr) for code, _, stderr, _ in outcomes
+    assert all(line == b"sleeping\n" for _, line, _ in outcomes), outcomes
+    failures = [(code, stderr) for code, _, stderr in outcomes
                 if code != 130 or "error: task `sleeper_long` was interrupted" not in stderr]  # fmt: skip
     assert not failures, (
         f"{len(failures)} of {len(outcomes)} interrupts did not end with exit 130 and the "
         "message (a negative code is the signal that killed the tool, -11 = SIGSEGV):\n"
         + "\n".join(f"exit {code}: {stderr[-600:]}" for code, stderr in failures)
     )
-    assert max(elapsed for *_, elapsed in outcomes) < 10
 
 
 def test_spawning_processes_fails(arena):
@@ -197,3 +185,32 @@ def test_spawning_processes_fails(arena):
     for attempt in ("spawn-sh", "spawn-true", "spawn-output"):
         assert seen[attempt].startswith("ERR Unsupported"), (attempt, seen[attempt])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("compiler", ["cranelift", "winch"])
+def test_limits_and_ctrl_c_hold_on_each_compilers_code(arena, compiler):
+    """The epoch (timeout, Ctrl-C), the memory limit and the stack guard stop a task the same
+    way whichever compiler made its machine code (the suite runs Winch's by default)."""
+    chosen = {"CARGO_TASK_COMPILER": compiler}
+    spin = arena.run("spin", timeout=60, extra_env=chosen)
+    assert spin.returncode == TIMEOUT_EXIT, describe(spin)
+    assert "error: task `spin` did not finish within its time limit of 1s" in spin.stderr
+    hog = arena.run("hog", timeout=120, extra_env=chosen)
+    assert hog.returncode == 101 and "error: task `hog` ran out of memory" in hog.stderr, describe(hog)
+    recurse = arena.run("recurse", timeout=120, extra_env=chosen)
+    assert recurse.returncode == 101 and "overflowed its stack" in recurse.stderr, describe(recurse)
+    for result in (spin, hog, recurse):
+        _clean(result)
+    # Ctrl-C while the guest spins in wasm code: only the epoch can stop it.
+    process = subprocess.Popen(
+        [CARGO_TASK, "--timeout", "60s", "spin"], cwd=arena.project, env={**arena.env, **chosen},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline() == b"spinning\n"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    stderr = process.stderr.read().decode()
+    assert process.returncode == 130 and "error: task `spin` was interrupted" in stderr, stderr

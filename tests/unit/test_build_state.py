@@ -109,7 +109,8 @@ def test_records_round_trip_and_garbage_is_ignored(tmp_path):
 
 
 def test_component_key_depends_on_the_engine():
-    assert component_key(b"w", "wasmtime-50") != component_key(b"w", "wasmtime-51")
+    assert component_key("a" * 64, "wasmtime-50") != component_key("a" * 64, "wasmtime-51")
+    assert component_key("a" * 64, "w;cranelift") != component_key("a" * 64, "w;winch")
 
 
 def test_the_build_environment_keeps_only_what_cargo_needs():

@@ -109,7 +109,8 @@ def test_build_arguments_carry_the_profile_and_features():
     from cargo_task.published import build_arguments
 
     plain = build_arguments(parse_from(MANIFEST, "t", {"crate": "x"}, "k"))
-    assert plain == ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"')
+    assert plain == ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"',
+                     "--config", "profile.dev.opt-level=1", "--config", "profile.dev.build-override.opt-level=0")
     chosen = build_arguments(parse_from(MANIFEST, "t", {"crate": "x", "features": ["a", "b"], "default-features": False}, "k"))
     assert chosen[len(plain):] == ("--features", "a,b", "--no-default-features")
 
