@@ -32,7 +32,7 @@ def default_name(crate: str) -> str:
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     crate, at, version = spec.partition("@")
-    if not CRATE_NAME.match(crate) or (at and not version.strip()):
+    if not CRATE_NAME.fullmatch(crate) or (at and not version.strip()):
         raise ConfigError(f"invalid package `{spec}` for `--add`",
                           help="give a crate's name and, optionally, a version: `--add task-sort-deps@0.2`")  # fmt: skip
     return crate, (version.strip() or None)

@@ -271,7 +271,7 @@ def cargo_view(root_manifest: Path, dependencies: list[Path], environ: dict[str,
         manifest = queue.pop(0)
         if str(_real(manifest)) in seen or not manifest.is_file():
             continue
-        metadata = build.cargo_metadata(environ, manifest)
+        metadata = build.cargo_metadata(environ, manifest, root_manifest.parent)
         protected += from_metadata(metadata, dependencies)
         targets += [metadata[k] for k in ("target_directory", "build_directory") if metadata.get(k)]
         inputs.append(os.path.join(metadata.get("workspace_root", str(manifest.parent)), "Cargo.lock"))
@@ -349,7 +349,11 @@ def protected(project: Project, tasks: list[Task], environ: dict[str, str], cach
     roots = [*project.roots(), *(t.owner.root for t in tasks)]
     found = well_known(roots, tasks, environ, project.target_dir)
     manifest = (project.workspace or project.package).path  # type: ignore[union-attr]
-    dependencies = sorted({Path(s["path"]) for t in tasks for s in t.owner.dependencies.values() if "path" in s})
+    dependencies = sorted(
+        {Path(s["path"]) for t in tasks for s in t.owner.dependencies.values() if "path" in s}
+        | {t.settings.published.path for t in tasks  # a path package, with its workspace
+           if t.settings.published is not None and t.settings.published.path is not None}
+    )
     view = cargo_view(manifest, dependencies, environ, cache_root)
     found += view.protected + build_outputs(view, manifest.parent, cache_root)
     cache = Cache(cache_root)

@@ -20,7 +20,7 @@ RESERVED_TASK_NAMES = frozenset({"build", "deps", "examples", "incremental"})
 
 
 def task_name_problem(name: str) -> str | None:
-    if not TASK_NAME.match(name):
+    if not TASK_NAME.fullmatch(name):
         return "task names start with a letter or `_` and use letters, digits, `-` and `_`"
     if name in RESERVED_TASK_NAMES:
         return f"`{name}` is reserved: cargo names a directory of its build output so"
@@ -298,7 +298,7 @@ _DEPENDENCY_KEYS: dict[str, Callable[[Any], Any]] = {
 
 def parse_dependency(manifest: Path, section: str, name: str, spec: object) -> dict[str, Any]:
     where = f"`{section}.{name}` of `{manifest}`"
-    if not CRATE_NAME.match(name):
+    if not CRATE_NAME.fullmatch(name):
         raise ConfigError(f"invalid crate name `{name}` in `{section}` of `{manifest}`")
     if isinstance(spec, str):
         spec = {"version": spec}
@@ -365,7 +365,7 @@ def parse_from(manifest: Path, where: str, table: object, table_key: str) -> Pub
     if kind != "path" and "crate" not in written:
         raise ConfigError(f"{where} does not name the package",
                           help=f'add `crate = "NAME"`; {example}')  # fmt: skip
-    if "crate" in written and not CRATE_NAME.match(written["crate"]):
+    if "crate" in written and not CRATE_NAME.fullmatch(written["crate"]):
         raise ConfigError(f"invalid crate name `{written['crate']}` in {where}")
     path = _absolute(manifest.parent, written["path"]) if kind == "path" else None
     frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in written.items()))

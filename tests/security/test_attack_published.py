@@ -215,12 +215,6 @@ def test_a_planted_build_script_in_a_path_package_workspace_never_runs_the_task(
     assert "helper as written" not in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole (narrow): the protected set walks the path dependencies of local tasks only, not a "
-    "`from = { path }` package's workspace; a grant over a member's build.rs is accepted, its "
-    "planted build script runs (confined) in the package's build, and only the after-build "
-    "check stops the task. Fix in buildview.py: queue every path package's manifest (and its "
-    "workspace root) in `cargo_view`, and read published tasks' records in `task_build_sources`"))
 def test_no_write_grant_covers_a_path_package_workspace_member(project, cargo_task, henv, tmp_path):
     workspace_tool(project, tmp_path)
     line = one_error(cargo_task("--explain", "writer", cwd=project.root, **henv))
@@ -603,13 +597,6 @@ def test_two_tables_of_one_crate_keep_their_own_copies(project, registry, cargo_
     assert [entries[f"package.metadata.tasks.{n}"]["version"] for n in ("old", "new")] == ["0.2.0", "0.3.0"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole (same class as the published one fixed in resolution.py, outside the new modules): "
-    "`build.cargo_metadata` starts cargo in the manifest's directory, so the protected-set walk "
-    "(`buildview.cargo_view`) over a path task-dependency (a vendored tool, a git submodule) lets "
-    "its rust-toolchain.toml pick the program, which runs unconfined on `--explain` or a cold run. "
-    "Fix in build.py: `cargo_metadata` takes the project's directory as the working directory "
-    "(`Toolchain.from_environment(environ, project_root)`), never the manifest's"))
 def test_path_task_dependency_toolchain_file_chooses_no_program(project, cargo_task, henv, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
