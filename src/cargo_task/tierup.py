@@ -10,7 +10,12 @@ meanwhile, the next warm run still has Winch's code and starts another.
 The process runs cargo-task's own code only (`-P`: no directory of the project is on its
 module path; started from `/`); the wasm is compiled only if its SHA-256 is the one the
 foreground built and ran, and the code is written through the cache (atomic, HMAC'd).
-One lock in the cache root lets one such compile run at a time per cache.
+One lock in the cache root lets one such compile run at a time per cache; a process that
+finds it taken leaves at once (the next warm run starts another), so a slow or stuck compile
+never gathers a queue of waiting processes. The wasm is read only if it is a regular file of
+a sane size, opened without following links or blocking: it lives in a target directory,
+and a FIFO, a device or a link to one there must not hang the process (and its lock) or
+fill its memory.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 from pathlib import Path
 
 LOCK_FILE = "tier-up.lock"
+MAX_WASM_BYTES = 512 << 20  # components are a few MiB; more is not a task's build output
 
 
 def start(cache_root: Path, wasm: Path, digest: str, task: str) -> None:
@@ -50,15 +56,32 @@ def compile_in_background(cache_root: Path, wasm_path: Path, digest: str, task: 
     key = component_key(digest, sandbox.engine_id("cranelift"))
     fd = os.open(cache_root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # one background compile at a time
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one background compile at a time
+        except BlockingIOError:
+            return  # another is compiling: the next warm run starts this one again
         if cache.load_component(key) is not None:
             return  # another run's process made it
-        wasm = wasm_path.read_bytes()
-        if wasm_digest(wasm) != digest:
-            return  # rebuilt since: that build's run starts its own
+        wasm = read_wasm(wasm_path)
+        if wasm is None or wasm_digest(wasm) != digest:
+            return  # rebuilt since (or not a build's file): that build's run starts its own
         cache.save_component(key, sandbox.compile_component(wasm, task, "cranelift"))
     finally:
         os.close(fd)
+
+
+def read_wasm(path: Path) -> bytes | None:
+    """The file's bytes, read once (what is hashed is what is compiled); None unless it is a
+    regular file (no link, FIFO or device) of at most MAX_WASM_BYTES."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_WASM_BYTES:
+            return None
+        data = file.read(MAX_WASM_BYTES + 1)
+    return data if len(data) <= MAX_WASM_BYTES else None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,291 @@
+"""Attacks on issue 10: tiered compilation (the detached Cranelift compile, `tierup.py`) and
+the cargo build directory shared by owners whose task-dependencies read the same.
+
+Each test attacks end to end with real builds and real processes and asserts that the
+cache and the host hold: Cranelift's code is only ever stored under the key of the wasm it
+was compiled from, the background process runs only cargo-task's own code, never hangs or
+queues on what it finds in a target directory, and a build of one owner cannot change what
+another owner's build produces.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.security.conftest import describe, run_tool, tool_env
+
+WAIT_SECONDS = 180  # a bound on waiting for background compiles: a hang fails, no timing asserted
+TIERED = {"CARGO_TASK_COMPILER": "tiered"}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _tier_ups(cache_home: Path) -> list[int]:
+    """Background compiles working for this cache (their command line names it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"cargo_task.tierup" in argv and any(os.fsencode(cache_home) in a for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_for_tier_ups(cache_home: Path) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _tier_ups(cache_home):
+        assert time.monotonic() < deadline, "a background compile never finished"
+        time.sleep(0.2)
+
+
+def _cache_root(cache_home: Path) -> Path:
+    return cache_home / "cargo-task-wasm"
+
+
+def _cranelift_key(digest: str) -> str:
+    from cargo_task import sandbox
+    from cargo_task.cache import component_key
+
+    return component_key(digest, sandbox.engine_id("cranelift"))
+
+
+def _wasm(project: Path, task: str) -> Path:
+    (found,) = project.glob(f"target/cargo-task/*/target/wasm32-wasip2/debug/{task}.wasm")
+    return found
+
+
+@pytest.fixture
+def tiered(tmp_path):
+    """A project with two tasks and a cache of its own (no other test's background compile
+    shares its lock)."""
+    import uuid
+
+    root = tmp_path / "project"
+    _write(root / "Cargo.toml", '[package]\nname = "tiering"\nversion = "0.1.0"\nedition = "2021"\n')
+    _write(root / "src" / "lib.rs", "")
+    unique = uuid.uuid4()  # machine code is cached by the wasm's content
+    _write(root / "tasks" / "hello.rs", f'fn main() {{ std::hint::black_box("{unique}"); println!("the task that ran"); }}\n')
+    _write(root / "tasks" / "other.rs", f'fn main() {{ std::hint::black_box("{unique}"); println!("the swapped-in wasm"); }}\n')
+    (root / "target").mkdir()
+    cache_home = tmp_path / "cache"
+    return root, cache_home, {**tool_env(cache_home), **TIERED}
+
+
+def test_a_wasm_swapped_after_the_run_never_gets_cranelift_code_under_the_key_that_ran(tiered):
+    """Whoever may write the target directory replaces the wasm that just ran (by another
+    valid component) while the background compile starts: Cranelift's code for the swapped
+    wasm must never be stored under the digest that ran, so warm runs still run the task."""
+    root, cache_home, env = tiered
+    other = run_tool(["other"], root, {**env, "CARGO_TASK_COMPILER": "winch"})  # no background compile
+    assert other.returncode == 0 and other.stdout == "the swapped-in wasm\n", describe(other)
+    swapped_in = _wasm(root, "other").read_bytes()
+    first = run_tool(["hello"], root, env)
+    assert first.returncode == 0 and first.stdout == "the task that ran\n", describe(first)
+    wasm = _wasm(root, "hello")
+    ran = hashlib.sha256(wasm.read_bytes()).hexdigest()
+    for attempt in range(3):  # each warm run on Winch's code starts another background compile
+        temporary = wasm.with_name(".swap")
+        temporary.write_bytes(swapped_in)
+        os.replace(temporary, wasm)  # as fast as possible after the run: before its read
+        _wait_for_tier_ups(cache_home)
+        warm = run_tool(["-v", "hello"], root, env)
+        assert warm.returncode == 0, describe(warm)
+        assert warm.stdout == "the task that ran\n", describe(warm)  # never the swapped-in code
+        assert "Compiling" not in warm.stderr, describe(warm)
+    from cargo_task.cache import Cache
+
+    code = Cache(_cache_root(cache_home)).load_component(_cranelift_key(ran))
+    if code is not None:  # compiled before the swap won the race: it must be the task's
+        strict = {**env, "CARGO_TASK_COMPILER": "cranelift"}
+        again = run_tool(["-v", "hello"], root, strict)
+        assert again.stdout == "the task that ran\n" and "(cranelift)" in again.stderr, describe(again)
+
+
+def test_the_background_compile_runs_only_cargo_tasks_code(tiered):
+    """A project that ships a `cargo_task` package, `sitecustomize.py` and `usercustomize.py`
+    at its root (where the tool is started): the detached process (`python -P`, from `/`)
+    imports none of them, and still makes Cranelift's code."""
+    root, cache_home, env = tiered
+    marker = root.parent / "imported-from-the-project"
+    payload = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    for name in ("sitecustomize.py", "usercustomize.py", "cargo_task/__init__.py", "cargo_task/tierup.py"):
+        _write(root / name, payload)
+    first = run_tool(["hello"], root, env)
+    assert first.returncode == 0 and first.stdout == "the task that ran\n", describe(first)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        _wait_for_tier_ups(cache_home)
+        warm = run_tool(["-v", "hello"], root, env)
+        assert warm.returncode == 0 and warm.stdout == "the task that ran\n", describe(warm)
+        if "(cranelift)" in warm.stderr:
+            break
+        assert time.monotonic() < deadline, "the background compile never made Cranelift's code"
+    assert not marker.exists(), marker.read_text()
+
+
+def _start_tier_up(cache_home: Path, wasm: Path, digest: str = "0" * 64) -> subprocess.Popen:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", "cargo_task.tierup", str(_cache_root(cache_home)), str(wasm), digest, "t"],
+        cwd="/", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _private_cache(cache_home: Path) -> Path:
+    root = _cache_root(cache_home)
+    root.mkdir(parents=True, mode=0o700)
+    return root
+
+
+def test_a_fifo_at_the_wasm_path_neither_hangs_the_background_compile_nor_keeps_its_lock(tmp_path):
+    """The wasm lives in a target directory; a FIFO (or a link to a device) planted there
+    must not block the detached process forever while it holds the cache's one lock, which
+    would stop every later background compile of every project."""
+    cache_home = tmp_path / "cache"
+    root = _private_cache(cache_home)
+    fifo = tmp_path / "task.wasm"
+    os.mkfifo(fifo)
+    process = _start_tier_up(cache_home, fifo)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the background compile blocked on a FIFO at the wasm path")
+    finally:
+        process.kill()
+        process.wait()
+    fd = os.open(root / "tier-up.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+    finally:
+        os.close(fd)
+    assert not (root / "components").exists()  # nothing was compiled or stored
+
+
+def test_a_held_lock_does_not_gather_a_queue_of_background_compiles(tmp_path):
+    """While one background compile holds the lock (a large component, a stuck file), each
+    warm run starts another: they must leave at once, not wait in a growing queue."""
+    cache_home = tmp_path / "cache"
+    root = _private_cache(cache_home)
+    wasm = _write(tmp_path / "task.wasm", "not a wasm")
+    fd = os.open(root / "tier-up.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waiting = [_start_tier_up(cache_home, wasm) for _ in range(3)]
+        try:
+            for process in waiting:
+                process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("background compiles queue up behind the lock")
+        finally:
+            for process in waiting:
+                process.kill()
+                process.wait()
+    finally:
+        os.close(fd)
+
+
+def test_a_write_grant_over_the_target_directory_is_refused(small_project):
+    """The wasm the background compile reads and the shared build directories live under
+    `target/cargo-task`: no task may be granted to write there (short of
+    `allow-write-manifest`)."""
+    small_project.tasks({"t": '{ write = ["target"] }'})
+    (small_project.root / "target" / "cargo-task").mkdir(parents=True)
+    for table in ('{ write = ["target"] }', '{ write = ["target/cargo-task"] }'):
+        small_project.tasks({"t": table})
+        result = small_project.run("t")
+        assert result.returncode != 0, describe(result)
+        assert "error: task `t`: `write` path" in result.stderr and "cargo's build output" in result.stderr, describe(result)
+        assert "Traceback" not in result.stderr
+
+
+# -- the shared build directory ----------------------------------------------------------
+
+# A fork of `heck` that one member's `.cargo/config.toml` patches in: the generated
+# `[dependencies]` text (`heck = "0.5"`) is the same for both members, the dependency set is
+# not. Its build script writes, in place, every wasm it finds in its build directory: cargo
+# hard-links a bin's wasm from `deps/` to the owner's target directory, so this changes the
+# wasm another owner's task is built to (and would run on its next cold build).
+EVIL_HECK_BUILD = r"""
+use std::io::Write;
+fn main() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let mine = out.ancestors()
+        .find(|p| p.file_name().map_or(false, |n| n.to_string_lossy().starts_with("build-")))
+        .unwrap().to_path_buf();
+    let planted = std::fs::write(mine.join("planted"), b"code").is_ok();
+    println!("cargo:warning=planted in {}: {planted}", mine.display());
+    let deps = mine.join("wasm32-wasip2").join("debug").join("deps");
+    for entry in std::fs::read_dir(&deps).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().map_or(false, |e| e == "wasm") {
+            let file = std::fs::OpenOptions::new().write(true).truncate(true).open(&path);
+            let written = file.and_then(|mut f| f.write_all(b"\0asm planted")).is_ok();
+            println!("cargo:warning=rewrote {}: {written}", path.display());
+        }
+    }
+}
+"""
+
+
+def _heck_is_cached() -> bool:
+    home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    return any(home.glob("registry/cache/*/heck-0.5.0.crate"))
+
+
+@pytest.mark.skipif(not _heck_is_cached(), reason="needs heck 0.5.0 in cargo's cache (offline)")
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: the shared build directory is named from the generated [dependencies] text only "
+    "(scaffold.shared_build_dir_name), but the dependency set also depends on the cargo "
+    "configuration read from the owner's directory ([patch], [source] replacement, `paths`) "
+    "and on each owner's own generated Cargo.lock; a patched-in crate's build script of one "
+    "member writes the build directory another member uses, including (through cargo's hard "
+    "links) that member's task wasm. Fix in build.py: choose the build directory after "
+    "`_fetch_if_needed`, from a digest of the [dependencies] text, the profile, the "
+    "generated Cargo.lock and every cargo configuration file the build reads "
+    "(fingerprint.cargo_config_files(toolchain.cwd, env)), and pass that to build-dir and "
+    "the confinement"))
+def test_identical_dependency_text_with_a_patched_dependency_does_not_share_the_build(tmp_path):
+    ws = tmp_path / "ws"
+    _write(ws / "Cargo.toml", '[workspace]\nmembers = ["m1", "m2"]\nresolver = "2"\n\n'
+                              '[workspace.metadata.task-dependencies]\nheck = "0.5"\n')  # fmt: skip
+    for member in ("m1", "m2"):
+        _write(ws / member / "Cargo.toml", f'[package]\nname = "{member}"\nversion = "0.1.0"\nedition = "2021"\n')
+        _write(ws / member / "src" / "lib.rs", "")
+        _write(ws / member / "tasks" / f"t{member}.rs",
+               'fn main() { use heck::ToSnakeCase; println!("{}", "HelloWorld".to_snake_case()); }\n')  # fmt: skip
+    _write(ws / "libs" / "heck" / "Cargo.toml", '[package]\nname = "heck"\nversion = "0.5.0"\nedition = "2021"\n')
+    _write(ws / "libs" / "heck" / "src" / "lib.rs", "pub trait ToSnakeCase { fn to_snake_case(&self) -> String; }\n"
+           'impl ToSnakeCase for str { fn to_snake_case(&self) -> String { "patched".into() } }\n')  # fmt: skip
+    _write(ws / "libs" / "heck" / "build.rs", EVIL_HECK_BUILD)
+    _write(ws / "m2" / ".cargo" / "config.toml", '[patch.crates-io]\nheck = { path = "../libs/heck" }\n')
+    (ws / "target").mkdir()
+    env = {**tool_env(tmp_path / "cache"), "CARGO_TASK_COMPILER": "winch", "CARGO_NET_OFFLINE": "true"}
+    first = run_tool(["tm1"], ws / "m1", env)
+    assert first.returncode == 0 and first.stdout == "hello_world\n", describe(first)
+    m1_wasm = _wasm(ws, "tm1")
+    built = m1_wasm.read_bytes()
+    m1_build = {p for p in (ws / "target" / "cargo-task").glob("build-*")}
+    second = run_tool(["tm2"], ws / "m2", env)
+    assert second.returncode == 0 and second.stdout == "patched\n", describe(second)
+    assert "planted in" in second.stderr, describe(second)  # the build script ran
+    assert not any((b / "planted").exists() for b in m1_build), describe(second)
+    # m1's next cold build (a new toolchain selection, a cleared cache) finds cargo's
+    # artefacts fresh and takes this wasm as it is: m2's build would choose m1's code.
+    assert m1_wasm.read_bytes() == built, describe(second)
+
