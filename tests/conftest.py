@@ -55,7 +55,9 @@ def cache_home(tmp_path_factory) -> Path:
 def env(cache_home) -> dict[str, str]:
     environ = dict(os.environ)
     environ["XDG_CACHE_HOME"] = str(cache_home)
-    for name in ("CARGO_TARGET_DIR", "CARGO_TERM_COLOR", "NO_COLOR", "CARGO"):
+    # CI=true makes the tool refuse to change cargo-task.lock (as --locked): tests that mean
+    # it set it themselves.
+    for name in ("CARGO_TARGET_DIR", "CARGO_TERM_COLOR", "NO_COLOR", "CARGO", "CI"):
         environ.pop(name, None)
     return environ
 

@@ -79,17 +79,26 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
     if refuse:
         raise ConfigError(f"`--add` writes `{lockfile.lock_path(manifest.path)}`, but {refuse} forbids it",
                           help="add the task without --locked (and outside CI), then commit the lock file")  # fmt: skip
+    if "://" in spec or spec.startswith("git@"):
+        raise ConfigError(
+            f"`--add` takes a crate's name or a package's directory, not a URL (`{spec}`)",
+            help=f'add a git source by hand: `NAME = {{ from = {{ git = "{spec}", tag = "..." }} }}` '
+            f"in [{section}.metadata.tasks], then run `cargo task NAME`",
+        )
     if "/" in spec or spec in (".", ".."):
         directory = os.path.normpath(os.path.join(request.cwd, spec))
         asking: dict[str, Any] = {"path": os.path.relpath(directory, manifest.root)}
         crate = None
+        provisional = os.path.basename(directory)
     else:
         crate, version = parse_spec(spec)
         asking = {"crate": crate, "version": version or "*"}
-    header = f"{section}.metadata.tasks.{name or '-'}"  # the name may come from the package
+        provisional = default_name(crate)
+    provisional = name or provisional  # the name may come from the package
+    header = f"{section}.metadata.tasks.{provisional}"
     asked = parse_from(manifest.path, f"`{header}`", asking, header)
     toolchain = build.Toolchain.from_environment(request.environ, manifest.root)
-    resolved = resolution.resolve(asked, name or "-", resolution.build_directory(project.target_dir / "cargo-task", asked),
+    resolved = resolution.resolve(asked, provisional, resolution.build_directory(project.target_dir / "cargo-task", asked),
                                  toolchain, None)  # fmt: skip
     crate = crate or resolved.package
     name = name or default_name(crate)

@@ -164,16 +164,23 @@ def _no_controls(text: str) -> bool:
     return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
+class ControlCharacters(ValueError):
+    """A path that would print as more than one line (it could forge the tool's messages)."""
+
+
 def _path(value: object) -> str:
-    """A path: printed in messages, so without control characters (no forged lines)."""
-    if not isinstance(value, str) or not _no_controls(value):
-        raise ValueError("a path without control characters")
+    if not isinstance(value, str):
+        raise ValueError('a path, such as "tools/report.rs"')
+    if not _no_controls(value):
+        raise ControlCharacters("a path without control characters")
     return value
 
 
 def _paths(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and _no_controls(v) for v in value):
-        raise ValueError("a list of paths without control characters")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('a list of paths, such as ["src/generated", "CHANGELOG.md"]')
+    if not all(_no_controls(v) for v in value):
+        raise ControlCharacters("a list of paths without control characters")
     return tuple(value)
 
 
@@ -204,7 +211,7 @@ def _commands(value: object) -> tuple[tuple[str, ...], ...]:
     """`["rustfmt", "git rev-parse"]` -> (("rustfmt",), ("git", "rev-parse"))."""
     entries = _strings(value)
     if not all(_no_controls(entry.replace("\t", " ")) for entry in entries):
-        raise ValueError("a list of program names and words without control characters")
+        raise ControlCharacters("a list of program names and words without control characters")
     parsed = tuple(tuple(entry.split()) for entry in entries)
     for words in parsed:
         if not words or "/" in words[0] or words[0].startswith("-"):
@@ -269,11 +276,10 @@ def parse_task(manifest: Path, section: str, name: str, table: object) -> TaskSe
         try:
             values[field] = parse(value)
         except ValueError as e:
-            controls = "control characters" in str(e)  # they would print as lines of their own
             raise ConfigError(
                 f"`{key}` in {where} must be {e}, not `{_shown(value)}`",
                 help="rename the file or directory without newlines or other control characters"
-                if controls else None,
+                if isinstance(e, ControlCharacters) else None,
             ) from None
     base = manifest.parent
     if "published" in values:

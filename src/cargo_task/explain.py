@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from cargo_task.config import human_duration, human_size
-from cargo_task.grants import MANIFEST_DIR, Grants
+from cargo_task.grants import runs_anything, MANIFEST_DIR, Grants
 from cargo_task.pipeline import Selection
 
 
@@ -108,8 +108,10 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     for file in grants.files:
         access = "writable " if file.writable else "read-only"
         guests = " and ".join(os.path.normpath(os.path.join(g, file.host.name)) for g in file.guests)
-        lines.append(f"  {access}  {file.host} -> {guests} (this file alone: the task sees a copy "
-                     + ("that is written back when it ends)" if file.writable else "of it)"))
+        seen = ("a copy that is written back when it ends" if file.writable else "a copy of it")
+        if not file.host.exists():
+            seen = "none yet: what it creates is written back when it ends"
+        lines.append(f"  {access}  {file.host} -> {guests} (this file alone; the task sees {seen})")
     if grants.files:
         lines.append("  read-only  the other files beside a granted file, as copies (where the task "
                      "may read them)")
@@ -147,11 +149,6 @@ def explain_text(selection: Selection, grants: Grants, environ: dict[str, str] |
     return "\n".join(lines) + "\n"
 
 
-# Programs that run other programs they are handed: granting one grants them all.
-RUNS_ANYTHING = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "xargs", "nohup", "nice",
-                           "timeout", "python", "python3", "perl", "ruby", "node", "make", "just"})
-
-
 def _processes(grants: Grants) -> list[str]:
     if not grants.commands:
         return ["processes: none (a task cannot start programs; grant some with `commands`)"]
@@ -160,8 +157,9 @@ def _processes(grants: Grants) -> list[str]:
     lines = ["processes: these host programs, with any further arguments:"]
     lines += [f"  {' '.join(words)} ..." for words in grants.commands]
     for words in grants.commands:
-        if words[0] in RUNS_ANYTHING:
-            lines.append(f"  warning: `{words[0]}` runs whatever it is told to: the grant reaches "
+        wrapper = runs_anything(words)
+        if wrapper:
+            lines.append(f"  warning: `{wrapper}` runs whatever it is told to: the grant reaches "
                          "every program on PATH (confined as below)")  # fmt: skip
     writable = list(dict.fromkeys(str(m.host) for m in grants.mounts if m.writable))  # once, not per path
     writable += [str(f.host) for f in grants.files if f.writable]

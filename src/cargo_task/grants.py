@@ -30,6 +30,27 @@ NEVER_GRANTED = (Path("/proc"), Path("/sys"), Path("/dev"))
 MANIFEST_DIR = "CARGO_MANIFEST_DIR"
 
 
+# Programs (with their leading words) that run other programs they are handed, and how
+# many words after them still leave that program open (`rustup run stable` has not named
+# one; `rustup run stable rustfmt` has): a grant that ends there grants every program.
+_EVERY = 1 << 16  # a shell or an interpreter: whatever follows is a script
+RUNS_ANYTHING: dict[tuple[str, ...], int] = {
+    **{(shell,): _EVERY for shell in ("sh", "bash", "dash", "zsh", "fish", "python", "python3",
+                                      "perl", "ruby", "node", "make", "just")},
+    **{(wrapper,): 0 for wrapper in ("env", "xargs", "nohup", "nice", "time", "npx", "sudo", "doas")},
+    ("timeout",): 1, ("rustup", "run"): 1, ("cargo", "run"): _EVERY, ("git", "-c"): _EVERY,
+}  # fmt: skip
+
+
+def runs_anything(words: tuple[str, ...] | list[str]) -> str | None:
+    """The leading words of a grant that let it run any program, or None."""
+    for length in range(1, len(words) + 1):
+        open_words = RUNS_ANYTHING.get(tuple(words[:length]))
+        if open_words is not None and len(words) <= length + open_words:
+            return " ".join(words[:length])
+    return None
+
+
 class Mount(NamedTuple):
     host: Path
     guest: str
@@ -68,7 +89,9 @@ def _inside(path: Path, directory: Path) -> bool:
 def _grant_path(task: Task, key: str, grant: GrantPath, writable: bool) -> Mount | FileGrant:
     """A checked `read`/`write` path: a directory to mount, or one file to stage."""
     host = Path(os.path.normpath(grant.host))
-    if not host.is_dir() and not host.is_file():
+    # A file the task is to create: `write` names it, its directory exists.
+    to_create = writable and not os.path.lexists(host) and host.parent.is_dir()
+    if not host.is_dir() and not host.is_file() and not to_create:
         problem = "does not exist" if not os.path.lexists(host) else "is neither a directory nor a file"
         raise ConfigError(
             f"task `{task.name}`: `{key}` path `{grant.written}` ({host}) {problem}",

@@ -84,7 +84,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cargo_task import confine
-from cargo_task.grants import Grants, Mount
+from cargo_task.grants import Grants, Mount, runs_anything
 
 OUTPUT_LIMIT = 2 << 20  # per stream: a byte costs ~80 bytes of host memory on its way to the guest
 DRAIN_SECONDS = 1.0  # after the program ended, how long to wait for its pipes to close
@@ -134,11 +134,16 @@ def _shown(program: str, args: tuple[str, ...]) -> str:
 
 def suggested_grant(program: str, args: tuple[str, ...]) -> str:
     """The grant that would allow a request: the program, and its first argument when that
-    looks like a subcommand (`git rev-parse`), not an option or a path."""
-    first = args[0] if args else ""
-    if first and first[0].isalpha() and all(c.isalnum() or c in "-_" for c in first):
-        return f"{program} {first}"
-    return program
+    looks like a subcommand (`git rev-parse`), not an option or a path; after a program that
+    runs others (`rustup run`), every such word, so that the program it runs is named too."""
+    words = [program]
+    for arg in args:
+        if not (arg[:1].isalpha() and all(c.isalnum() or c in "-_." for c in arg)):
+            break
+        words.append(arg)
+        if not runs_anything(words):
+            break
+    return " ".join(words)
 
 
 def matching_grant(commands: tuple[tuple[str, ...], ...], program: str, args: tuple[str, ...]):
@@ -251,10 +256,14 @@ class HostCalls:
             message += f": its `commands` grant {listed}, whose words must come first"
             if args and args[0][:1] in ("-", "+"):  # an option before them: no grant to suggest
                 return f"{message}; an option before them could change what `{program}` does"
-        wanted = f'"{suggested_grant(program, args)}"'
+        suggested = suggested_grant(program, args)
+        wanted = f'"{suggested}"'
+        wrapper = runs_anything(suggested.split())
+        caution = (f" (`{wrapper}` runs whatever it is told to: that grant would reach every "
+                   "program on PATH)") if wrapper else ""  # fmt: skip
         if self.grants.commands:
-            return f"{message}; to allow it, add {wanted} to `commands` in {self.table}"
-        return f"{message}; to allow it, add `commands = [{wanted}]` to {self.table}"
+            return f"{message}; to allow it, add {wanted} to `commands` in {self.table}{caution}"
+        return f"{message}; to allow it, add `commands = [{wanted}]` to {self.table}{caution}"
 
     def _writable_hosts(self) -> list[str]:
         return [str(m.host) for m in self.mounts if m.writable] + [

@@ -3,7 +3,8 @@
 One `[[bin]]` per task pointing at the user's own file (so diagnostics name the user's
 paths and `mod shared;` works), the task-dependencies as `[dependencies]`, the owner's
 directory (what `CARGO_MANIFEST_DIR` names in the tasks), and an empty `[workspace]` so it
-never joins the user's workspace. Rendering is pure; `write` only
+never joins the user's workspace. Rendering reads only the cargo configuration files of
+the owner's tree (which build directory it may share); `write` only
 touches the file when its content changes, so cargo keeps seeing unchanged tasks as fresh.
 """
 
@@ -161,16 +162,39 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
         for name, source in owner.sources
     }
     paths = tuple(Path(s["path"]) for _, s in sorted(specs.items()) if "path" in s)
-    return Scaffold(directory, common, bins, paths, owner.root, build_root / shared_build_dir_name(dependencies))
+    shared = shared_build_dir_name(dependencies, tree_configuration(owner.root))
+    return Scaffold(directory, common, bins, paths, owner.root, build_root / shared)
 
 
-def shared_build_dir_name(dependencies: str) -> str:
+def shared_build_dir_name(dependencies: str, configuration: bytes = b"") -> str:
     """Owners share a build directory only when their generated `[dependencies]` (the
-    specs, features and paths, with the guest crate of this installation) and profile are
-    the same text: their build scripts and proc-macros are then the same crates, so none
-    can plant code into the build of an owner that does not already run it."""
-    digest = hashlib.sha256(f"{dependencies}\0{PROFILE_TABLE}".encode("utf-8", "surrogatepass"))
+    specs, features and paths, with the guest crate of this installation), profile and
+    configuration files (`tree_configuration`) are the same: their build scripts and
+    proc-macros are then the same crates, so none can plant code into the build of an
+    owner that does not already run it (cargo hard-links each bin's wasm from the build
+    directory, so a write there is a write to an owner's task)."""
+    digest = hashlib.sha256(f"{dependencies}\0{PROFILE_TABLE}\0".encode("utf-8", "surrogatepass") + configuration)
     return f"build-{digest.hexdigest()[:16]}"
+
+
+_TREE_CONFIGURATION = (".cargo/config", ".cargo/config.toml", "rust-toolchain", "rust-toolchain.toml")
+
+
+def tree_configuration(owner_root: Path) -> bytes:
+    """Where and what the cargo configuration and toolchain files are that a build run in
+    the owner's directory reads from its tree: a `[patch]`, `[source]` replacement or
+    `paths` there makes the same `[dependencies]` text build other crates (a member's own
+    `.cargo/config.toml`; another project sharing CARGO_TARGET_DIR). CARGO_HOME's is the
+    same for every owner."""
+    parts = []
+    for directory in (owner_root, *owner_root.parents):
+        for name in _TREE_CONFIGURATION:
+            try:
+                content = (directory / name).read_bytes()
+            except OSError:
+                continue
+            parts.append(os.fsencode(directory / name) + b"\0" + hashlib.sha256(content).digest())
+    return b"\0".join(parts)
 
 
 def mark_build_start(scaffold: Scaffold) -> int:

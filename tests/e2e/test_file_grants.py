@@ -189,6 +189,27 @@ def test_a_file_outside_the_project_is_read_alone(project, world, cargo_task):
     assert f"ls:{outside} -> ok config.toml" in out
 
 
+def test_a_file_to_create_is_created_when_the_task_ends(project, cargo_task):
+    """`write` may name a file that does not exist yet (generated output that is not
+    committed): its directory must exist; the task sees no file there until it writes one."""
+    root = project.root
+    (root / "docs" / "new.md").unlink(missing_ok=True)
+    manifest = root / "Cargo.toml"
+    original = manifest.read_text()
+    manifest.write_text(original.replace('write = ["CHANGELOG.md", "docs/notes.md"]',
+                                         'write = ["CHANGELOG.md", "docs/notes.md", "docs/new.md"]'))
+    try:
+        explained = cargo_task("--explain", "edit", cwd=root)
+        assert "(this file alone; the task sees none yet" in explained.stdout, explained.stderr
+        result = cargo_task("edit", "r:docs/new.md", "w:docs/new.md=created", cwd=root)
+        assert result.returncode == 0, result.stderr
+        assert "r:docs/new.md -> err NotFound" in lines(result)
+        assert (root / "docs" / "new.md").read_text() == "created"
+    finally:
+        manifest.write_text(original)
+        (root / "docs" / "new.md").unlink(missing_ok=True)
+
+
 def test_deleting_a_granted_file_deletes_it(project, cargo_task):
     result = cargo_task("edit", "rm:docs/notes.md", cwd=project.root)
     assert result.returncode == 0, result.stderr
@@ -290,7 +311,7 @@ def test_explain_shows_the_file_grants(project, cargo_task):
     [
         ('write = ["Cargo.toml"]', "would let the task change"),
         ('write = ["link.md"]', "goes through a symbolic link"),
-        ('write = ["missing.md"]', "does not exist"),
+        ('write = ["missing/notes.md"]', "does not exist"),
     ],
 )
 def test_file_grants_are_checked_like_directories(tmp_path, cargo_task, grant, says):

@@ -93,7 +93,9 @@ BUILD_ENV_TASKS = {
 def tool_env(cache_home: Path, tmpdir: Path | None = None) -> dict[str, str]:
     environ = dict(os.environ)
     environ["XDG_CACHE_HOME"] = str(cache_home)
-    for name in ("CARGO_TARGET_DIR", "CARGO_TERM_COLOR", "NO_COLOR", "CARGO", "RUSTFLAGS"):
+    # CI=true makes the tool refuse to change cargo-task.lock, as --locked does: tests that
+    # mean it set it themselves.
+    for name in ("CARGO_TARGET_DIR", "CARGO_TERM_COLOR", "NO_COLOR", "CARGO", "RUSTFLAGS", "CI"):
         environ.pop(name, None)
     if tmpdir is not None:
         environ["TMPDIR"] = str(tmpdir)

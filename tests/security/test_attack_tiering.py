@@ -249,43 +249,45 @@ def _heck_is_cached() -> bool:
 
 
 @pytest.mark.skipif(not _heck_is_cached(), reason="needs heck 0.5.0 in cargo's cache (offline)")
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: the shared build directory is named from the generated [dependencies] text only "
-    "(scaffold.shared_build_dir_name), but the dependency set also depends on the cargo "
-    "configuration read from the owner's directory ([patch], [source] replacement, `paths`) "
-    "and on each owner's own generated Cargo.lock; a patched-in crate's build script of one "
-    "member writes the build directory another member uses, including (through cargo's hard "
-    "links) that member's task wasm. Fix in build.py: choose the build directory after "
-    "`_fetch_if_needed`, from a digest of the [dependencies] text, the profile, the "
-    "generated Cargo.lock and every cargo configuration file the build reads "
-    "(fingerprint.cargo_config_files(toolchain.cwd, env)), and pass that to build-dir and "
-    "the confinement"))
-def test_identical_dependency_text_with_a_patched_dependency_does_not_share_the_build(tmp_path):
+@pytest.mark.parametrize("layout", ["members", "projects-sharing-CARGO_TARGET_DIR"])
+def test_identical_dependency_text_with_a_patched_dependency_does_not_share_the_build(tmp_path, layout):
+    """`members`: two members of one workspace, the second with a `.cargo/config.toml` of its
+    own. `projects-...`: two projects and one `CARGO_TARGET_DIR` (a common setup): a cloned,
+    untrusted project's `.cargo/config.toml` patches in its crate, whose confined build then
+    writes the task wasm of the user's other project."""
     ws = tmp_path / "ws"
-    _write(ws / "Cargo.toml", '[workspace]\nmembers = ["m1", "m2"]\nresolver = "2"\n\n'
-                              '[workspace.metadata.task-dependencies]\nheck = "0.5"\n')  # fmt: skip
-    for member in ("m1", "m2"):
-        _write(ws / member / "Cargo.toml", f'[package]\nname = "{member}"\nversion = "0.1.0"\nedition = "2021"\n')
-        _write(ws / member / "src" / "lib.rs", "")
-        _write(ws / member / "tasks" / f"t{member}.rs",
+    roots = {"m1": ws / "m1", "m2": ws / "m2"} if layout == "members" else {"m1": tmp_path / "p1", "m2": tmp_path / "p2"}
+    deps = '[workspace.metadata.task-dependencies]\nheck = "0.5"\n' if layout == "members" else ""
+    if layout == "members":
+        _write(ws / "Cargo.toml", f'[workspace]\nmembers = ["m1", "m2"]\nresolver = "2"\n\n{deps}')
+    for member, root in roots.items():
+        own = "" if layout == "members" else '\n[package.metadata.task-dependencies]\nheck = "0.5"\n'
+        _write(root / "Cargo.toml", f'[package]\nname = "{member}"\nversion = "0.1.0"\nedition = "2021"\n{own}')
+        _write(root / "src" / "lib.rs", "")
+        _write(root / "tasks" / f"t{member}.rs",
                'fn main() { use heck::ToSnakeCase; println!("{}", "HelloWorld".to_snake_case()); }\n')  # fmt: skip
-    _write(ws / "libs" / "heck" / "Cargo.toml", '[package]\nname = "heck"\nversion = "0.5.0"\nedition = "2021"\n')
-    _write(ws / "libs" / "heck" / "src" / "lib.rs", "pub trait ToSnakeCase { fn to_snake_case(&self) -> String; }\n"
+    evil = roots["m2"] / "evil-heck"
+    _write(evil / "Cargo.toml", '[package]\nname = "heck"\nversion = "0.5.0"\nedition = "2021"\n')
+    _write(evil / "src" / "lib.rs", "pub trait ToSnakeCase { fn to_snake_case(&self) -> String; }\n"
            'impl ToSnakeCase for str { fn to_snake_case(&self) -> String { "patched".into() } }\n')  # fmt: skip
-    _write(ws / "libs" / "heck" / "build.rs", EVIL_HECK_BUILD)
-    _write(ws / "m2" / ".cargo" / "config.toml", '[patch.crates-io]\nheck = { path = "../libs/heck" }\n')
-    (ws / "target").mkdir()
+    _write(evil / "build.rs", EVIL_HECK_BUILD)
+    _write(roots["m2"] / ".cargo" / "config.toml", '[patch.crates-io]\nheck = { path = "evil-heck" }\n')
     env = {**tool_env(tmp_path / "cache"), "CARGO_TASK_COMPILER": "winch", "CARGO_NET_OFFLINE": "true"}
-    first = run_tool(["tm1"], ws / "m1", env)
+    if layout == "members":
+        target = ws / "target"
+    else:
+        target = tmp_path / "shared-target"
+        env["CARGO_TARGET_DIR"] = str(target)
+    target.mkdir()
+    first = run_tool(["tm1"], roots["m1"], env)
     assert first.returncode == 0 and first.stdout == "hello_world\n", describe(first)
-    m1_wasm = _wasm(ws, "tm1")
+    (m1_wasm,) = target.glob("cargo-task/m1-*/target/wasm32-wasip2/debug/tm1.wasm")
     built = m1_wasm.read_bytes()
-    m1_build = {p for p in (ws / "target" / "cargo-task").glob("build-*")}
-    second = run_tool(["tm2"], ws / "m2", env)
+    m1_build = set((target / "cargo-task").glob("build-*"))
+    second = run_tool(["tm2"], roots["m2"], env)
     assert second.returncode == 0 and second.stdout == "patched\n", describe(second)
     assert "planted in" in second.stderr, describe(second)  # the build script ran
     assert not any((b / "planted").exists() for b in m1_build), describe(second)
     # m1's next cold build (a new toolchain selection, a cleared cache) finds cargo's
     # artefacts fresh and takes this wasm as it is: m2's build would choose m1's code.
     assert m1_wasm.read_bytes() == built, describe(second)
-

@@ -34,7 +34,7 @@ def test_a_full_table_is_parsed_and_paths_resolved():
         ("gen", {"colour": 1}, "unknown key `colour`", "known keys:"),
         ("gen", {"tcp": True}, "`tcp` in `package.metadata.tasks.gen` of `/p/Cargo.toml`: TCP and UDP sockets cannot be granted", "`network = true` grants outbound HTTP"),
         ("gen", {"inherit-env": "HOME"}, "`inherit-env` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be true, false or a list", None),
-        ("gen", {"read": "docs"}, "`read` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a list of paths without control characters, not `\"docs\"`", None),
+        ("gen", {"read": "docs"}, "`read` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a list of paths, such as [\"src/generated\", \"CHANGELOG.md\"], not `\"docs\"`", None),
         ("gen", {"write": ["a\nerror: forged"]}, "`write` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a list of paths without control characters, not `[\"a\\nerror: forged\"]`", None),
         ("gen", {"network": "yes"}, "`network` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be true or false", None),
         ("gen", {"timeout": "soon"}, '`timeout` in `package.metadata.tasks.gen` of `/p/Cargo.toml` must be a positive duration such as "30s"', None),
