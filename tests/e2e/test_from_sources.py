@@ -301,6 +301,13 @@ def test_registry_task_with_a_dependency_builds_from_its_shipped_lock(project, r
     assert 'name = "tiny-lib"' in (vendored / "Cargo.lock").read_text()  # shipped in the .crate
 
 
+def test_add_refuses_a_url_and_says_how_to_add_one(project, cargo_task, henv):
+    original = project.manifest().read_text()
+    line = one_error(cargo_task("--add", "file:///tmp/tools.git", cwd=project.root, **henv))
+    assert "not a URL (`file:///tmp/tools.git`)" in line, line
+    assert (project.root / "Cargo.toml").read_text() == original
+
+
 def test_add_a_path_package(project, cargo_task, henv, tmp_path):
     package(tmp_path / "tools" / "lint-task", "lint-task", extra='[package.metadata.task]\nread = ["/etc"]\n')
     original = project.manifest()

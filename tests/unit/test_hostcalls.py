@@ -325,3 +325,24 @@ def test_a_granted_shell_cannot_read_the_tools_environment(make, monkeypatch):
     monkeypatch.setenv("CARGO_TASK_TOOL_SECRET", "hunter2")
     result = ok(make("sh").run(request("sh", "-c", f"cat /proc/{os.getpid()}/environ; kill -0 {os.getpid()}")))
     assert b"hunter2" not in result.stdout and result.code != 0
+
+
+@pytest.mark.parametrize(
+    "program, args, suggested, wrapper",
+    [
+        ("git", ("rev-parse", "HEAD"), "git rev-parse", None),
+        ("cargo", ("fmt", "--check"), "cargo fmt", None),
+        ("rustfmt", ("src/x.rs",), "rustfmt", None),
+        # past a program that runs others, to the program it runs
+        ("rustup", ("run", "stable", "rustfmt", "--version"), "rustup run stable rustfmt", None),
+        ("sh", ("-c", "echo hi"), "sh", "sh"),
+        ("env", ("FOO=1", "rustfmt"), "env", "env"),
+        ("cargo", ("run", "--bin", "x"), "cargo run", "cargo run"),
+    ],
+)
+def test_the_suggested_grant_names_the_program_that_runs(program, args, suggested, wrapper):
+    from cargo_task.grants import runs_anything
+    from cargo_task.hostcalls import suggested_grant
+
+    assert suggested_grant(program, args) == suggested
+    assert runs_anything(suggested.split()) == wrapper
