@@ -403,12 +403,31 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
     )  # fmt: skip
     try:
         try:
-            return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+            code = sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
+            if code != 0:
+                _hint_asked_grants(selection.task, reporter)
+            return code
+        except TaskError:
+            _hint_asked_grants(selection.task, reporter)
+            raise
         except sandbox.StaleComponent:  # cached by another Wasmtime: compile afresh, once
             payload = prepare_component(selection, request, reporter, trust_cache=False)
             return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
     finally:  # after the run, whatever its outcome: the task never waits for it
         tier_up(selection, request, payload)
+
+
+def _hint_asked_grants(task: Task, reporter: Reporter) -> None:
+    """A published task that failed may have failed for a grant it asks for and was not
+    given: say which (it is never given by itself)."""
+    if task.settings.published is None:
+        return
+    from cargo_task.published import ungranted_asks
+
+    missing = ungranted_asks(task)
+    if missing:
+        reporter.warning(f"task `{task.name}` asks for {', '.join(f'`{k}`' for k in missing)}, which its "
+                         f"table does not grant; see `cargo task --explain {task.name}`")  # fmt: skip
 
 
 def update(request: Request, names: list[str], reporter: Reporter) -> int:

@@ -345,11 +345,7 @@ def explain_lines(task: Task) -> list[str]:
                 f"binary `{entry.get('bin')}`")  # as the lock says: one line whatever it holds
         lines.append(f"  locked:  {' '.join(said.split())} ({lockfile.lock_path(published.manifest)})")
         asks = entry.get("asks", {}) if isinstance(entry.get("asks"), dict) else {}
-    if published.path is not None:  # asks as the package says now
-        try:
-            asks = asked_grants(_manifest_data(published.path / "Cargo.toml").get("package", {}).get("metadata"))
-        except (OSError, ValueError):
-            pass
+    asks = _asks_now(published, asks)
     granted = _granted(task)
     lines.append("grants the package asks for (never applied by itself) vs granted by the task's table:")
     for key in sorted(set(asks) | set(granted)):
@@ -379,6 +375,31 @@ def _toml(value: Any) -> str:
     from cargo_task.scaffold import toml_value
 
     return toml_value(value)
+
+
+def _asks_now(published: Published, locked: dict[str, Any]) -> dict[str, Any]:
+    """What the package asks for: as it says now for a path package, else as locked."""
+    if published.path is not None:
+        try:
+            return asked_grants(_manifest_data(published.path / "Cargo.toml").get("package", {}).get("metadata"))
+        except (OSError, ValueError):
+            pass
+    return locked
+
+
+def ungranted_asks(task: Task) -> list[str]:
+    """The grants a published task asks for that its table does not give (for the hint
+    after it fails)."""
+    published = task.settings.published
+    if published is None:
+        return []
+    try:
+        entry = lock_entry(published) or {}
+    except ConfigError:
+        entry = {}
+    locked = entry.get("asks", {}) if isinstance(entry.get("asks"), dict) else {}
+    granted = _granted(task)
+    return sorted(key for key in _asks_now(published, locked) if key not in granted)
 
 
 def _granted(task: Task) -> dict[str, str]:

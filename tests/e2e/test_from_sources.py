@@ -331,3 +331,16 @@ def test_update_of_a_file_task_and_json_listing(project, cargo_task, henv, tmp_p
     rows = {row["name"]: row for row in json.loads(cargo_task("--json", cwd=project.root, **henv).stdout)}
     assert rows["tool"]["from"] == {"path": "../tool"} and "from" not in rows["hello"]
     assert rows["tool"]["description"] == "the json-tool package"  # [package] description as a fallback
+
+
+def test_a_failing_package_task_names_the_grants_it_asks_for(project, cargo_task, henv, tmp_path):
+    """The asked-for grants are never given by themselves; when the task then fails, the
+    tool says which ones it asked for."""
+    package(tmp_path / "tools" / "stamp", "stamp", extra='[package.metadata.task]\nwrite = ["."]\n',
+            main='fn main() { std::fs::write("STAMP", "x").unwrap(); }\n')  # fmt: skip
+    project.manifest('[package.metadata.tasks.stamp]\nfrom = { path = "../tools/stamp" }\n')
+    result = cargo_task("stamp", cwd=project.root, **henv)
+    assert result.returncode != 0
+    assert "warning: task `stamp` asks for `write`, which its table does not grant; " \
+           "see `cargo task --explain stamp`" in result.stderr, result.stderr
+    assert not (project.root / "STAMP").exists()
