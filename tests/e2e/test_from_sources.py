@@ -344,3 +344,20 @@ def test_a_failing_package_task_names_the_grants_it_asks_for(project, cargo_task
     assert "warning: task `stamp` asks for `write`, which its table does not grant; " \
            "see `cargo task --explain stamp`" in result.stderr, result.stderr
     assert not (project.root / "STAMP").exists()
+
+
+def test_a_task_from_a_named_registry(project, registry, cargo_task, henv):
+    """`registry = "tools"`: an alternative registry, here put offline by source
+    replacement; the lock names its index."""
+    index = "https://tools.example.invalid/index"
+    project.manifest('[package.metadata.tasks.sort-deps]\n'
+                     'from = { crate = "task-sort-deps", version = "0.2", registry = "tools" }\n')  # fmt: skip
+    project.write(".cargo/config.toml",
+                  f'[registries.tools]\nindex = "{index}"\n\n'
+                  f'[source.tools-remote]\nregistry = "{index}"\nreplace-with = "local"\n\n'
+                  f'[source.local]\nlocal-registry = "{registry.root}"\n')  # fmt: skip
+    result = cargo_task("sort-deps", cwd=project.root, **henv)
+    assert result.returncode == 0, result.stderr
+    assert "task-sort-deps says" in result.stdout
+    entry = lock(project)["package.metadata.tasks.sort-deps"]
+    assert (entry["version"], entry["source"]) == ("0.2.1", f"registry+{index}"), entry
