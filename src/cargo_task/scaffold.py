@@ -186,14 +186,19 @@ def tree_configuration(owner_root: Path) -> bytes:
     `paths` there makes the same `[dependencies]` text build other crates (a member's own
     `.cargo/config.toml`; another project sharing CARGO_TARGET_DIR). CARGO_HOME's is the
     same for every owner."""
+    import stat
+
     parts = []
     for directory in (owner_root, *owner_root.parents):
         for name in _TREE_CONFIGURATION:
-            try:
-                content = (directory / name).read_bytes()
+            path = directory / name
+            try:  # a FIFO planted in a shared parent (/tmp/.cargo) must not hang every run
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 continue
-            parts.append(os.fsencode(directory / name) + b"\0" + hashlib.sha256(content).digest())
+            with os.fdopen(fd, "rb") as file:
+                content = file.read() if stat.S_ISREG(os.fstat(fd).st_mode) else b"not a file"
+            parts.append(os.fsencode(path) + b"\0" + hashlib.sha256(content).digest())
     return b"\0".join(parts)
 
 
