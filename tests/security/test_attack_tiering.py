@@ -337,3 +337,27 @@ def test_identical_dependency_text_locked_to_other_versions_does_not_share_the_b
     assert second.returncode == 0 and second.stdout == "ok\n", describe(second)
     assert "wit-bindgen v0.57.1" in second.stderr, describe(second)  # m2 runs a build script m1 does not
     assert set((ws / "target" / "cargo-task").glob("build-*")) - m1_build, "m2 builds in m1's build directory"
+
+
+def test_the_editors_unconfined_cargo_check_stays_out_of_the_shared_build_directory(small_project):
+    """rust-analyzer's `cargo check` of a generated package (`--editor`) runs unconfined: it
+    must neither build in nor read from the build directory confined builds write (where a
+    task-dependency's build script could have planted artefacts), only its own target."""
+    from tests.security.conftest import snapshot, diff
+
+    small_project.tasks({"t": "{}"})
+    (small_project.root / "target").mkdir()
+    built = small_project.run("t")
+    assert built.returncode == 0, describe(built)
+    editor = small_project.run("--editor")
+    assert editor.returncode == 0, describe(editor)
+    (shared,) = (small_project.root / "target" / "cargo-task").glob("build-*")
+    (manifest,) = (small_project.root / "target" / "cargo-task").glob("small-*/Cargo.toml")
+    before = snapshot(shared)
+    env = {k: v for k, v in small_project.env.items() if k != "CARGO_BUILD_BUILD_DIR"}
+    check = subprocess.run(["cargo", "check", "--offline", "--message-format=json", "--all-targets"],
+                           cwd=manifest.parent, env=env, capture_output=True, text=True)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    assert (manifest.parent / "editor-target").is_dir()
+    assert str(shared) not in check.stdout + check.stderr
+    assert not diff(before, snapshot(shared))
