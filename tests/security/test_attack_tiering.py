@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -361,3 +362,88 @@ def test_the_editors_unconfined_cargo_check_stays_out_of_the_shared_build_direct
     assert (manifest.parent / "editor-target").is_dir()
     assert str(shared) not in check.stdout + check.stderr
     assert not diff(before, snapshot(shared))
+
+
+# -- limits under each compiler ----------------------------------------------------------
+
+# A task-dependency that links a static library (as crates that bundle C or assembly do):
+# `grow_evil(n)` grows a table of its own by n elements (`table.grow`), which a store's
+# memory limit does not count.
+TABLE_GROWER = """#![no_std]
+#![feature(asm_experimental_arch)]
+core::arch::global_asm!(
+    ".tabletype evil_table, externref",
+    "evil_table:",
+    ".globl grow_evil",
+    ".type grow_evil,@function",
+    "grow_evil:",
+    ".functype grow_evil (i32) -> (i32)",
+    "ref.null_extern",
+    "local.get 0",
+    "table.grow evil_table",
+    "end_function",
+);
+"""
+GROW_TASK = """fn main() {
+    let mut total: i64 = 0;
+    for _ in 0..4 { // 64 Mi elements at most: enough to show it, not to hurt the machine
+        if unsafe { evil::grow_evil(16 << 20) } < 0 { println!("refused after {total} elements"); return; }
+        total += 16 << 20;
+        println!("grew to {total} elements");
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def table_grower(tmp_path_factory):
+    if shutil.which("ar") is None:
+        pytest.skip("needs `ar` to make the static library")
+    root = tmp_path_factory.mktemp("grower") / "project"
+    evil = root / "evil"
+    _write(evil / "grow.rs", TABLE_GROWER)
+    made = subprocess.run(["rustc", "--target", "wasm32-wasip2", "--crate-type", "lib", "--emit=obj", "-O",
+                           str(evil / "grow.rs"), "-o", str(evil / "grow.o")],
+                          env={**os.environ, "RUSTC_BOOTSTRAP": "1"}, capture_output=True, text=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"this rustc cannot assemble the table grower: {made.stderr[-300:]}")
+    subprocess.run(["ar", "rcs", str(evil / "libevil.a"), str(evil / "grow.o")], check=True)
+    _write(evil / "Cargo.toml", '[package]\nname = "evil"\nversion = "0.1.0"\nedition = "2021"\n')
+    _write(evil / "src" / "lib.rs", 'extern "C" { pub fn grow_evil(n: i32) -> i32; }\n')
+    _write(evil / "build.rs", 'fn main() {\n    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();\n'
+           '    println!("cargo:rustc-link-search=native={dir}");\n    println!("cargo:rustc-link-lib=static=evil");\n}\n')  # fmt: skip
+    _write(root / "Cargo.toml", '[package]\nname = "grower"\nversion = "0.1.0"\nedition = "2021"\n\n'
+           '[package.metadata.tasks]\ngrow = { memory = "64MiB" }\n\n'
+           '[package.metadata.task-dependencies]\nevil = { path = "evil" }\n')  # fmt: skip
+    _write(root / "src" / "lib.rs", "")
+    _write(root / "tasks" / "grow.rs", GROW_TASK)
+    (root / "target").mkdir()
+    return root, tool_env(tmp_path_factory.mktemp("grower-cache"))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole (not issue 10's, under either compiler): sandbox.py passes table_elements = -1 to "
+    "wasmtime_store_limiter, so a task whose memory grant is 64 MiB grows a table by 64 Mi "
+    "elements (to 2^31, 8.5 GB of the tool's memory, when not stopped at 4 steps); instances, "
+    "tables and memories are unlimited too, and the memory limit is per linear memory. Fix in "
+    "sandbox.py where the store is made: a table_elements limit from the grant (for example "
+    "grants.memory // 8, elements being 4-8 bytes) and finite counts of instances, tables and "
+    "memories (a component's own need is a handful; e.g. 100, 100, 100)"))
+def test_a_table_cannot_grow_past_the_memory_grant(table_grower):
+    root, env = table_grower
+    result = run_tool(["grow"], root, {**env, "CARGO_TASK_COMPILER": "cranelift"}, timeout=300)
+    assert result.returncode != 0 or "refused after 0 elements" in result.stdout, describe(result)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Winch rejects this component (`failed to parse WebAssembly module`, reference-types "
+    "table instructions) that Cranelift compiles and runs, so under the default (tiered) its "
+    "first run fails, blaming the task's build. Fix in pipeline.compile_wasm: when Winch "
+    "refuses a component, compile it with Cranelift (and cache that under Cranelift's key)"))
+def test_a_component_cranelift_runs_also_runs_under_the_default_compiler(table_grower, tmp_path):
+    root, env = table_grower
+    env = {**env, **TIERED, "XDG_CACHE_HOME": str(tmp_path / "cache")}  # no Cranelift code cached yet
+    result = run_tool(["grow"], root, env, timeout=300)
+    assert "did not build to a valid WASI 0.2 component" not in result.stderr, describe(result)
+    assert "grew to" in result.stdout or "refused after" in result.stdout, describe(result)
+    _wait_for_tier_ups(Path(env["XDG_CACHE_HOME"]))
