@@ -179,8 +179,6 @@ def build_task(
         "--color", color, "--offline", "--locked",  # the fetch before wrote the lock
         *extra,
     ]  # fmt: skip
-    if scaffold.build_dir != scaffold.target_dir:
-        command += ["--config", f"build.build-dir={json.dumps(str(scaffold.build_dir))}"]
     if verbosity < 0:
         command.append("--quiet")
     elif verbosity > 1:
@@ -196,8 +194,11 @@ def build_task(
         config.write_text(private_config(toolchain))
         command += ["--config", str(config)]
         _fetch_if_needed(toolchain, scaffold, config, started)
+        build_dir = scaffold.build_dir  # named after what the fetch locked
+        if build_dir != scaffold.target_dir:
+            command += ["--config", f"build.build-dir={json.dumps(str(build_dir))}"]
         scaffold.target_dir.mkdir(exist_ok=True)  # cargo would create it beside, out of reach
-        scaffold.build_dir.mkdir(exist_ok=True)
+        build_dir.mkdir(exist_ok=True)
         scratch = Path(private) / "tmp"
         scratch.mkdir()
         # The agent's socket is for fetching git dependencies, not for build scripts.
@@ -269,9 +270,11 @@ def private_config(toolchain: Toolchain) -> str:
     lines = []
     if toolchain.proxy:
         lines += ["[http]", f"proxy = {json.dumps(toolchain.proxy)}"]
-    names = config_env_names(toolchain)
-    if names:
-        lines += ["[env]"] + [f"{json.dumps(name)} = \"\"" for name in names]
+    tables = config_env_tables(toolchain)
+    if tables:
+        # Blanked in the form the user wrote it: cargo cannot merge a string into a table.
+        blank = {False: '""', True: '{ value = "", force = true, relative = false }'}
+        lines += ["[env]"] + [f"{json.dumps(name)} = {blank[table]}" for name, table in sorted(tables.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -292,13 +295,20 @@ def cargo_configs(toolchain: Toolchain) -> list[tuple[Path, dict]]:
     return found
 
 
-def config_env_names(toolchain: Toolchain) -> list[str]:
-    """The names set by `[env]` tables of the cargo configuration a build reads."""
-    names: set[str] = set()
+def config_env_tables(toolchain: Toolchain) -> dict[str, bool]:
+    """The names set by `[env]` tables of the cargo configuration a build reads, each with
+    whether it is written as a table (`{ value = ..., relative = true }`)."""
+    tables: dict[str, bool] = {}
     for _, data in cargo_configs(toolchain):
         if isinstance(data.get("env"), dict):
-            names |= set(data["env"])
-    return sorted(names)
+            for name, value in data["env"].items():
+                tables[name] = tables.get(name, False) or isinstance(value, dict)
+    return tables
+
+
+def config_env_names(toolchain: Toolchain) -> list[str]:
+    """The names set by `[env]` tables of the cargo configuration a build reads."""
+    return sorted(config_env_tables(toolchain))
 
 
 def local_sources(toolchain: Toolchain) -> list[Path]:

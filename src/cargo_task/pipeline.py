@@ -302,7 +302,14 @@ def compile_wasm(cache: Cache, wasm: bytes, name: str, compiler: str, reporter: 
     if payload is None:
         strategy = _COMPILERS[compiler][-1]
         reporter.status("Compiling", f"`{name}` to native code with Wasmtime ({strategy})")
-        payload = sandbox.Compiled(sandbox.compile_component(wasm, name, strategy), strategy, digest)
+        try:
+            code = sandbox.compile_component(wasm, name, strategy)
+        except TaskError:
+            if strategy == "cranelift" or compiler == "winch":
+                raise
+            strategy = "cranelift"  # Winch does not support every feature Cranelift does
+            code = sandbox.compile_component(wasm, name, strategy)
+        payload = sandbox.Compiled(code, strategy, digest)
         key = component_key(digest, sandbox.engine_id(strategy))
         keep_in_cache(reporter, lambda: cache.save_component(key, payload.code))
     return payload

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from cargo_task.staging import Staging
 
 ENGINE_SETTINGS = "epoch-interruption"
+INSTANCE_LIMIT = 1000  # core instances, tables and memories per store
 GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
 POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and for signals
 TIMEOUT_EXIT = 124
@@ -233,7 +234,10 @@ def _instantiate(task: str, payload: Compiled, grants: Grants, wasi, host_calls:
         command.store = lib.wasmtime_store_new(command.engine, None, C.no_finalizer())
         command.context = lib.wasmtime_store_context(command.store)
         lib.wasmtime_context_set_epoch_deadline(command.context, 1)
-        lib.wasmtime_store_limiter(command.store, grants.memory, -1, -1, -1, -1)
+        # Each linear memory up to the grant; tables' elements (8 bytes or more each) within
+        # it too; a component needs a handful of instances, tables and memories.
+        lib.wasmtime_store_limiter(command.store, grants.memory, max(grants.memory // 8, 1 << 16),
+                                   INSTANCE_LIMIT, INSTANCE_LIMIT, INSTANCE_LIMIT)  # fmt: skip
         owned, wasi = wasi, None  # the store owns it from the call on, even if that fails
         error = lib.wasmtime_context_set_wasi(command.context, owned)
         C.check(error)

@@ -62,7 +62,13 @@ class Scaffold(NamedTuple):
 
     @property
     def build_dir(self) -> Path:
-        return self.shared_build_dir or self.target_dir
+        """The shared build directory for the crates the generated Cargo.lock pins (once
+        fetched): the same `[dependencies]` text resolved at another time can lock other
+        crates, whose build scripts must not write this one's artefacts."""
+        if self.shared_build_dir is None:
+            return self.target_dir
+        pinned = locked_packages(self.directory / "Cargo.lock")
+        return self.shared_build_dir.with_name(f"{self.shared_build_dir.name}-{pinned[:8]}")
 
     def text(self) -> str:
         return self.common + "".join(self.bins[name] for name in sorted(self.bins))
@@ -175,6 +181,20 @@ def shared_build_dir_name(dependencies: str, configuration: bytes = b"") -> str:
     directory, so a write there is a write to an owner's task)."""
     digest = hashlib.sha256(f"{dependencies}\0{PROFILE_TABLE}\0".encode("utf-8", "surrogatepass") + configuration)
     return f"build-{digest.hexdigest()[:16]}"
+
+
+def locked_packages(lock: Path) -> str:
+    """A digest of the crates a Cargo.lock pins from registries and git (name, version,
+    source, checksum, dependencies), leaving out path packages (the generated package's own
+    entry differs for every owner)."""
+    import tomllib
+
+    try:
+        packages = tomllib.loads(lock.read_text(encoding="utf-8")).get("package", [])
+    except (OSError, ValueError):
+        packages = []
+    pinned = sorted(json.dumps(p, sort_keys=True) for p in packages if isinstance(p, dict) and p.get("source"))
+    return hashlib.sha256("\n".join(pinned).encode()).hexdigest()
 
 
 _TREE_CONFIGURATION = (".cargo/config", ".cargo/config.toml", "rust-toolchain", "rust-toolchain.toml")
