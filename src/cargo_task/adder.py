@@ -127,6 +127,7 @@ def add(project: Project, tasks: dict[str, Task], spec: str, name: str | None,
             help=f"add it by hand: `{name} = {{ from = {toml_value(from_table)} }}`",
         )  # fmt: skip
     final = parse_from(manifest.path, f"`{header}`", from_table, header)
+    lockfile.check_writable(lockfile.lock_path(manifest.path))  # a broken lock fails before the manifest changes
     try:
         replace_file(manifest.path, text.encode())
     except OSError as e:

@@ -206,7 +206,7 @@ def build_task(
         env["TMPDIR"] = str(scratch)
         env.update(wrapper_env)
         wrapper = [Path(wrapper_env["RUSTC_WORKSPACE_WRAPPER"])] if wrapper_env else []
-        confinement = (build_confinement(toolchain, scaffold, [*readable, config, *wrapper], [scratch])
+        confinement = (build_confinement(toolchain, scaffold, [*readable, config, *wrapper], [scratch, build_dir])
                        if confine.available() else None)  # fmt: skip
         started.append(_run_or_explain(
             toolchain, [toolchain.rustc, "--print", "sysroot"], confinement, env,
@@ -349,7 +349,7 @@ def build_confinement(toolchain: Toolchain, scaffold: Scaffold, readable: list[P
     # Only its own target directory and the build directory of its dependency set: the
     # generated manifest and lock, and what `--editor` writes beside them (which
     # rust-analyzer's unconfined `cargo check` reads), stay out of reach of build scripts.
-    write = [scaffold.target_dir, scaffold.build_dir, *writable, *map(Path, confine.SYSTEM_WRITE)]
+    write = [scaffold.target_dir, *writable, *map(Path, confine.SYSTEM_WRITE)]  # writable: the build dir too
     return confine.Confinement(read=tuple(read), write=tuple(write), network=False)
 
 

@@ -55,7 +55,20 @@ def read(path: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("table"), str) for e in entries):
         raise ConfigError(f"`{path}` is malformed: every [[task]] needs a `table`",
                           help="restore it from version control, or delete it and run `cargo task --update`")  # fmt: skip
+    if not all(map(_writable, entries)):  # a TOML date, say: nothing cargo-task writes
+        raise ConfigError(f"`{path}` is malformed: it holds a value cargo-task never writes (a date?)",
+                          help="restore it from version control, or delete it and run `cargo task --update`")  # fmt: skip
     return {entry["table"]: entry for entry in entries}
+
+
+def _writable(value: object) -> bool:
+    """Strings, numbers, booleans, and lists and tables of them: what JSON and the lock's
+    own writer can say again."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _writable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(map(_writable, value))
+    return isinstance(value, (str, int, float, bool))
 
 
 def render(entries: dict[str, dict[str, Any]]) -> str:
@@ -78,15 +91,30 @@ def render(entries: dict[str, dict[str, Any]]) -> str:
 
 
 def write_entry(path: Path, entry: dict[str, Any]) -> None:
-    """Add or replace one entry, atomically; the rest of the file is kept as it is."""
+    """Add or replace one entry, atomically; the rest of the file is kept as it is. Two runs
+    resolving two tables of one manifest at once must not lose an entry: the read and the
+    write happen under a lock on the lock file's directory (no file of ours beside it)."""
+    import fcntl
+
     from cargo_task.files import replace_file
 
-    entries = read(path)
-    entries[entry["table"]] = entry
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        replace_file(path, render(entries).encode())
-    except OSError as e:
-        raise ConfigError(f"could not write `{path}`: {e.strerror}") from None
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        entries = read(path)
+        entries[entry["table"]] = entry
+        try:
+            replace_file(path, render(entries).encode())
+        except OSError as e:
+            raise ConfigError(f"could not write `{path}`: {e.strerror}") from None
+    finally:
+        os.close(directory)  # releases the lock
+
+
+def check_writable(path: Path) -> None:
+    """Raise now what `write_entry` would raise for a malformed lock file (before a caller
+    changes anything else)."""
+    render(read(path))
 
 
 def refuses_changes(locked: bool, environ: dict[str, str]) -> str | None:
@@ -113,7 +141,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def exists(manifest: Path) -> bool:
-    return os.path.exists(lock_path(manifest))

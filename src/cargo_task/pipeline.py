@@ -421,7 +421,10 @@ def run(request: Request, reporter: Reporter, abandon: Callable[[TaskError], NoR
             payload = prepare_component(selection, request, reporter, trust_cache=False)
             return sandbox.run(selection.task.name, payload, grants, abandon, host, reporter.warning)
     finally:  # after the run, whatever its outcome: the task never waits for it
-        tier_up(selection, request, payload)
+        try:
+            tier_up(selection, request, payload)
+        except (TaskError, OSError):
+            pass  # the next warm run starts it again; never hide the task's own outcome
 
 
 def _hint_asked_grants(task: Task, reporter: Reporter) -> None:

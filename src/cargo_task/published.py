@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     from cargo_task.sandbox import Compiled
     from cargo_task.terminal import Reporter
 
-# The profile of local tasks (`scaffold.PROFILE_TABLE`), as cargo configuration, which
-# outranks the package's own `[profile.dev]`.
-# Local tasks' profile (scaffold.PROFILE_TABLE): no debug info, the code that reaches the
-# wasm at opt-level 1, what runs at build time at 0.
+# Local tasks' profile (`scaffold.PROFILE_TABLE`) as cargo configuration, which outranks
+# the package's own `[profile.dev]`: no debug info, what reaches the wasm at opt-level 1,
+# what runs at build time at 0. Unlike a local task's own crate, the package's is at 1 too:
+# nobody edits it between runs, so there is no edit-run loop to keep fast.
 _PROFILE = ("--config", "profile.dev.debug=false", "--config", 'profile.dev.strip="debuginfo"',
             "--config", "profile.dev.opt-level=1", "--config", "profile.dev.build-override.opt-level=0")
 
@@ -48,12 +48,6 @@ def task_source(published: Published) -> Path:
     if published.path is not None:
         return published.path / "Cargo.toml"
     return lockfile.lock_path(published.manifest)
-
-
-def table_name(task: Task) -> str:
-    published = task.settings.published
-    assert published is not None
-    return f"[{published.table}]"
 
 
 def lock_entry(published: Published) -> dict[str, Any] | None:
@@ -307,7 +301,14 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     check_task_inputs(task, sources, discover_everywhere(selection.project), selection.project_root)
     payload = compile_wasm(cache, plan.wasm(resolved.bin).read_bytes(), task.name, compiler, reporter, trust_cache)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
-    if all(size >= 0 for _, _, size in stamps) and all(mtime < started for _, mtime, _ in stamps[: len(sources)]):
+    directory_of = fingerprint_plan.manifest.parent  # what the static fingerprint stamps
+    configuration = [fingerprint.stamp(f) for f in (
+        fingerprint_plan.manifest, directory_of / "Cargo.lock", directory_of / "build.rs",
+        *fingerprint.cargo_config_files(toolchain.cwd, toolchain.env))]  # fmt: skip
+    # Never fresh: a file changed while cargo was building (what was built may be older).
+    if all(size >= 0 for _, _, size in stamps) and all(
+        mtime < started for _, mtime, _ in stamps[: len(sources)] + configuration
+    ):
         static = static_fingerprint(entry, published, toolchain, engine, fingerprint_plan)
         keep_in_cache(reporter, lambda: cache.save_record(directory, record_name, Record(static, stamps, payload.wasm)))
     return payload

@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from cargo_task.staging import Staging
 
 ENGINE_SETTINGS = "epoch-interruption"
-INSTANCE_LIMIT = 1000  # core instances, tables and memories per store
+# A task built for wasm32-wasip2 is one core module with one linear memory, a few tables
+# and a few shim instances: so the memory grant bounds the task's whole linear memory, and
+# its tables' elements (8 bytes or more each) an eighth of it each, at most TABLE_LIMIT.
+INSTANCE_LIMIT, TABLE_LIMIT, MEMORY_COUNT_LIMIT = 50, 10, 1
 GRACE_SECONDS = 0.25  # after the epoch bump, how long a stopping guest may take
 POLL_SECONDS = 0.02  # how often the supervisor looks at the clock and for signals
 TIMEOUT_EXIT = 124
@@ -234,10 +237,8 @@ def _instantiate(task: str, payload: Compiled, grants: Grants, wasi, host_calls:
         command.store = lib.wasmtime_store_new(command.engine, None, C.no_finalizer())
         command.context = lib.wasmtime_store_context(command.store)
         lib.wasmtime_context_set_epoch_deadline(command.context, 1)
-        # Each linear memory up to the grant; tables' elements (8 bytes or more each) within
-        # it too; a component needs a handful of instances, tables and memories.
         lib.wasmtime_store_limiter(command.store, grants.memory, max(grants.memory // 8, 1 << 16),
-                                   INSTANCE_LIMIT, INSTANCE_LIMIT, INSTANCE_LIMIT)  # fmt: skip
+                                   INSTANCE_LIMIT, TABLE_LIMIT, MEMORY_COUNT_LIMIT)  # fmt: skip
         owned, wasi = wasi, None  # the store owns it from the call on, even if that fails
         error = lib.wasmtime_context_set_wasi(command.context, owned)
         C.check(error)
@@ -394,21 +395,18 @@ def run(task: str, payload: Compiled, grants: Grants, abandon: Callable[[TaskErr
 
         def leave(error: TaskError) -> NoReturn:
             programs.stop()  # nothing it started outlives it
-            if staging is not None and staging.changed():
-                _left_unwritten(error, staging.changed())
+            _note_unwritten(error, staging)
             cleanup.close()  # the private /tmp too: abandoning ends the process at once
             abandon(error)
 
         try:
             code, seen = _supervise(task, command, grants, leave, received, deadline, programs.stop)
         except TaskError as error:
-            if staging is not None and staging.changed():
-                _left_unwritten(error, staging.changed())
+            _note_unwritten(error, staging)
             raise
         if programs.timed_out:  # the limit covers the programs: the run exceeded it
             error = _timed_out(task, grants.timeout or 0)
-            if staging is not None and staging.changed():
-                _left_unwritten(error, staging.changed())
+            _note_unwritten(error, staging)
             raise error
         if staging is not None:
             _write_back(task, staging, code, warn)
@@ -452,10 +450,13 @@ def _write_back(task: str, staging: Staging, code: int, warn: Callable[[str], No
         )
 
 
-def _left_unwritten(error: TaskError, names: list[str]) -> None:
-    note = (", ".join(f"`{n}`" for n in names) + " left as it was: a task that does not finish "
-            "writes no granted file")  # fmt: skip
-    error.help = f"{error.help}; {note}" if error.help else note
+def _note_unwritten(error: TaskError, staging: Staging | None) -> None:
+    """Say in the error's help which granted files the task changed and did not write."""
+    names = staging.changed() if staging is not None else []
+    if names:
+        note = (", ".join(f"`{n}`" for n in names) + " left as it was: a task that does not "
+                "finish writes no granted file")  # fmt: skip
+        error.help = f"{error.help}; {note}" if error.help else note
 
 
 def _remove_scratch(scratch: str) -> None:

@@ -96,16 +96,8 @@ class Staging:
 
     def __init__(self, grants: Grants, root: Path):
         self.directories: list[_Directory] = []
-        # The tool reaches the staging directories by path: a task that may write where they
-        # are could swap one for a link, and the write-back would read, or a copy after a
-        # program write, through it anywhere on the host.
-        for mount in grants.mounts:
-            if mount.writable and (root == mount.host or mount.host in root.parents):
-                raise SandboxError(
-                    f"the private directory for one-file grants, `{root}`, is inside `{mount.host}`, "
-                    "which the task may write",
-                    help="set TMPDIR to a directory outside the task's `write` grants",
-                )
+        # grants.grant refused a TMPDIR inside a `write` grant: a task could swap a staging
+        # directory for a link, and the tool reaches them by path.
         readable = [m.host for m in grants.mounts]
         by_directory: dict[Path, list[FileGrant]] = {}
         for grant in grants.files:
@@ -161,7 +153,9 @@ class Staging:
                 continue
             try:
                 for staged in directory.files.values():
-                    if _identity(staged.name, fd) != staged.host:
+                    # A change of the task's that could not be written (the host's file
+                    # changed too) is kept: the final write-back refuses it and says so.
+                    if _identity(staged.name, fd) != staged.host and not _changed(staged):
                         try:
                             _copy_in(fd, staged, in_place=True)
                         except OSError:

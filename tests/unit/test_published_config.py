@@ -135,3 +135,12 @@ def test_command_line_mistakes(argv, message, capsys):
 
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_lock_file_holding_what_it_never_writes_is_an_error_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / lockfile.NAME
+    path.write_text('version = 1\n\n[[task]]\ntable = "package.metadata.tasks.x"\nwhen = 2026-12-02\n')
+    with pytest.raises(ConfigError, match="holds a value cargo-task never writes") as raised:
+        lockfile.read(path)
+    assert "cargo task --update" in raised.value.help

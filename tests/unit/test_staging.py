@@ -87,3 +87,18 @@ def test_a_directory_too_full_to_copy_is_refused(root, tmp_path, monkeypatch):
     with pytest.raises(SandboxError, match="holds more than") as raised:
         stage(root, tmp_path)
     assert "grant the directory itself" in raised.value.help
+
+
+def test_a_change_that_could_not_be_written_before_a_program_is_not_lost(root, tmp_path):
+    """Before a program the task's change is written; when the host's file changed too, it
+    is not, and the copy back after the program must not overwrite the task's change: the
+    final write-back refuses it, and the run fails saying so."""
+    staged = stage(root, tmp_path)
+    copy = staged.directories[0].staging / "CHANGELOG.md"
+    copy.write_text("task\n")
+    (root / "CHANGELOG.md").write_text("user\n")
+    assert staged.write_back().not_written  # before the program
+    staged.refresh()  # after it
+    assert copy.read_text() == "task\n"
+    assert staged.write_back().not_written == ["`CHANGELOG.md` (it changed on the host while the task ran)"]
+    assert (root / "CHANGELOG.md").read_text() == "user\n"
