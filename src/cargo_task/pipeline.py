@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn
 
+from cargo_task import machinecode
 from cargo_task.config import Overrides
 from cargo_task.discovery import Task, discover
 from cargo_task.errors import ConfigError, TaskError
@@ -80,9 +81,17 @@ class Selection(NamedTuple):
         return paths + [guest_crate()]
 
     def scaffold(self) -> Scaffold:
+        """The owner's generated package, rendered once per run (rendering reads the cargo
+        configuration files up the tree)."""
         from cargo_task.scaffold import render
 
-        return render(self.task.owner, self.build_root)
+        key = (self.task.owner.root, self.build_root)
+        if key not in _rendered:
+            _rendered[key] = render(self.task.owner, self.build_root)
+        return _rendered[key]
+
+
+_rendered: dict[tuple[Path, Path], Scaffold] = {}
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -157,40 +166,7 @@ class _Build(NamedTuple):
     engine: str  # the Wasmtime that will load the machine code
     cache: Cache
     record_name: str
-    compiler: str  # tiered | winch | cranelift (`compiler_choice`)
-
-
-# Which Wasmtime compiler makes a task's machine code. `tiered` (the default): Winch for code
-# that was just built, Cranelift's code (compiled in the background, `tierup.py`) once it is
-# in the cache. `winch` or `cranelift` use that compiler alone (tests, measurements).
-COMPILER_VARIABLE = "CARGO_TASK_COMPILER"
-_COMPILERS = {"tiered": ("cranelift", "winch"), "winch": ("winch",), "cranelift": ("cranelift",)}
-
-
-def compiler_choice(environ: dict[str, str]) -> str:
-    choice = environ.get(COMPILER_VARIABLE) or "tiered"
-    if choice not in _COMPILERS:
-        raise ConfigError(f"{COMPILER_VARIABLE}={choice!r} is not a compiler cargo-task knows",
-                          help="use `tiered` (the default), `winch` or `cranelift`")  # fmt: skip
-    return choice
-
-
-def compiler_for_build(compiler: str) -> str:
-    """`--build` makes the code warm runs prefer: Cranelift's, unless one compiler was chosen."""
-    return "cranelift" if compiler == "tiered" else compiler
-
-
-def cached_code(cache: Cache, wasm: str, compiler: str) -> Compiled | None:
-    """The machine code of the wasm with SHA-256 `wasm`, from the first strategy the choice
-    prefers that has it in the cache."""
-    from cargo_task import sandbox
-    from cargo_task.cache import component_key
-
-    for strategy in _COMPILERS[compiler]:
-        code = cache.load_component(component_key(wasm, sandbox.engine_id(strategy)))
-        if code is not None:
-            return sandbox.Compiled(code, strategy, wasm)
-    return None
+    compiler: str  # tiered | winch | cranelift (`machinecode.compiler_choice`)
 
 
 def prepare_component(
@@ -211,7 +187,7 @@ def prepare_component(
         task, selection.scaffold(), toolchain, sandbox.engine_id(),
         Cache(cache_dir(request.environ)),
         f"{task.name}.{fingerprint.toolchain_variant(toolchain)}",
-        compiler_choice(request.environ),
+        machinecode.compiler_choice(request.environ),
     )  # fmt: skip
     record = job.cache.load_record(job.plan.directory, job.record_name) if trust_cache else None
     if (
@@ -219,7 +195,8 @@ def prepare_component(
         and record.fingerprint == fingerprint.static_fingerprint(job.plan, task.name, toolchain, job.engine)
         and fingerprint.still_fresh(record.stamps)
     ):
-        payload = cached_code(job.cache, record.wasm, compiler_for_build(job.compiler) if final else job.compiler)
+        compiler = machinecode.compiler_for_build(job.compiler) if final else job.compiler
+        payload = machinecode.cached_code(job.cache, record.wasm, compiler)
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component ({payload.strategy})")
             return payload
@@ -229,7 +206,7 @@ def prepare_component(
 def tier_up(selection: Selection, request: Request, compiled: Compiled) -> None:
     """After a run on Winch's code, under the default choice: Cranelift's code in the
     background, for the next runs (`tierup.py`)."""
-    if compiled.strategy != "winch" or not compiled.wasm or compiler_choice(request.environ) != "tiered":
+    if compiled.strategy != "winch" or not compiled.wasm or machinecode.compiler_choice(request.environ) != "tiered":
         return
     from cargo_task import tierup
 
@@ -265,10 +242,10 @@ def _build_and_compile(
     if not confine.available():
         reporter.warning("the build is not confined: this system offers no Landlock, so build "
                          "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
-    compiler = compiler_for_build(job.compiler) if final else job.compiler
+    compiler = machinecode.compiler_for_build(job.compiler) if final else job.compiler
 
     def meanwhile():  # what does not depend on the build: done while cargo works
-        sandbox.engine(_COMPILERS[compiler][-1])  # loads Wasmtime
+        sandbox.engine(machinecode.COMPILERS[compiler][-1])  # loads Wasmtime
         return discover_everywhere(selection.project)  # reads every member's manifest
 
     everywhere = _Meanwhile(meanwhile)
@@ -276,7 +253,7 @@ def _build_and_compile(
                                readable=selection.readable_by_build())  # fmt: skip
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     check_task_inputs(job.task, sources, everywhere.result(), selection.project_root)
-    payload = compile_wasm(job.cache, job.plan.wasm(name).read_bytes(), name, compiler, reporter, trust_cache)
+    payload = machinecode.compile_wasm(job.cache, job.plan.wasm(name).read_bytes(), name, compiler, reporter, trust_cache)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     configuration = [fingerprint.stamp(f) for f in fingerprint.config_files(job.plan, job.toolchain)]
     # Never fresh: a file it cannot find again, or one changed while cargo was building
@@ -286,32 +263,7 @@ def _build_and_compile(
     ):
         static = fingerprint.static_fingerprint(job.plan, name, job.toolchain, job.engine)
         record = Record(static, stamps, payload.wasm)
-        keep_in_cache(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
-    return payload
-
-
-def compile_wasm(cache: Cache, wasm: bytes, name: str, compiler: str, reporter: Reporter,
-                 trust_cache: bool) -> Compiled:  # fmt: skip
-    """The machine code of a just-built wasm: from the cache when the same wasm was compiled
-    before, else compiled now (tiered: Winch now, Cranelift after the run) and kept."""
-    from cargo_task import sandbox
-    from cargo_task.cache import component_key, wasm_digest
-
-    digest = wasm_digest(wasm)
-    payload = cached_code(cache, digest, compiler) if trust_cache else None
-    if payload is None:
-        strategy = _COMPILERS[compiler][-1]
-        reporter.status("Compiling", f"`{name}` to native code with Wasmtime ({strategy})")
-        try:
-            code = sandbox.compile_component(wasm, name, strategy)
-        except TaskError:
-            if strategy == "cranelift" or compiler == "winch":
-                raise
-            strategy = "cranelift"  # Winch does not support every feature Cranelift does
-            code = sandbox.compile_component(wasm, name, strategy)
-        payload = sandbox.Compiled(code, strategy, digest)
-        key = component_key(digest, sandbox.engine_id(strategy))
-        keep_in_cache(reporter, lambda: cache.save_component(key, payload.code))
+        machinecode.keep_in_cache(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))
     return payload
 
 
@@ -338,15 +290,6 @@ class _Meanwhile:
         if not ok:
             raise value  # type: ignore[misc]
         return value
-
-
-def keep_in_cache(reporter: Reporter, save: Callable[[], None]) -> None:
-    """A cache that cannot be written costs the next run a rebuild, not this run its task."""
-    try:
-        save()
-    except OSError as e:
-        reporter.warning(f"could not write cargo-task's cache ({e.filename}: {e.strerror}); "
-                         "the next run will build again")  # fmt: skip
 
 
 def announce(selection: Selection, grants: Grants, reporter: Reporter) -> None:

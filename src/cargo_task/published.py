@@ -234,7 +234,7 @@ def prepare(selection: Selection, request: Request, reporter: Reporter, trust_ca
     from cargo_task import build, fingerprint, sandbox
     from cargo_task.cache import Cache
     from cargo_task.files import cache_dir
-    from cargo_task.pipeline import cached_code, compiler_choice, compiler_for_build
+    from cargo_task.machinecode import cached_code, compiler_choice, compiler_for_build
 
     task = selection.task
     published = task.settings.published
@@ -267,7 +267,7 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     from cargo_task.buildview import check_task_inputs
     from cargo_task.cache import Record
     from cargo_task.discovery import discover_everywhere
-    from cargo_task.pipeline import compile_wasm, keep_in_cache
+    from cargo_task.machinecode import compile_wasm, keep_in_cache
 
     task = selection.task
     published = task.settings.published

@@ -4,7 +4,7 @@ A task that was just built is compiled with Winch (~4x faster to compile, 1.4-1.
 to run) so that the edit-then-run loop waits for the fast compiler only. After the run,
 `start` leaves a detached process at the lowest CPU priority that compiles the same wasm
 with Cranelift into the cache; warm runs prefer Cranelift's code once it is there
-(`pipeline.cached_code`). Nothing waits for it: if it is killed, or its wasm was rebuilt
+(`machinecode.cached_code`). Nothing waits for it: if it is killed, or its wasm was rebuilt
 meanwhile, the next warm run still has Winch's code and starts another.
 
 The process runs cargo-task's own code only (`-P`: no directory of the project is on its
