@@ -382,15 +382,15 @@ def _fetch_if_needed(toolchain: Toolchain, scaffold: Scaffold, config: Path, sta
     mark.write_text(hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest())
 
 
-def cargo_metadata(environ: dict[str, str], manifest: Path, project_root: Path) -> dict:
+def cargo_metadata(toolchain: Toolchain, manifest: Path) -> dict:
     """`cargo metadata --no-deps` for `manifest`: its workspace's packages, their targets
     and path dependencies, and the target directory as configured. Resolves nothing, so it
-    needs no network and writes no lock file; no build code runs. Started in the project's
-    root: in a path dependency's directory its `rust-toolchain.toml` or `.cargo/config.toml`
-    would choose the programs that run (unconfined)."""
+    needs no network and writes no lock file; no build code runs. Started in the project
+    (`toolchain.cwd`), never in the manifest's directory: there a path dependency's or a
+    published package's `rust-toolchain.toml` or `.cargo/config.toml` would choose the
+    programs that run (unconfined)."""
     import subprocess
 
-    toolchain = Toolchain.from_environment(environ, project_root)
     command = [toolchain.cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
                "--manifest-path", str(manifest)]  # fmt: skip
     process = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL,

@@ -265,13 +265,14 @@ def cargo_view(root_manifest: Path, dependencies: list[Path], environ: dict[str,
     scripts: dict[str, list[str]] = {}
     targets: list[str] = []
     inputs = [str(f) for f in cargo_config_files(root_manifest.parent, environ)]
+    toolchain = build.Toolchain.from_environment(environ, root_manifest.parent)
     queue = [root_manifest, *(d / "Cargo.toml" for d in dependencies), *_patched(root_manifest)]
     seen: set[str] = set()
     while queue:
         manifest = queue.pop(0)
         if str(_real(manifest)) in seen or not manifest.is_file():
             continue
-        metadata = build.cargo_metadata(environ, manifest, root_manifest.parent)
+        metadata = build.cargo_metadata(toolchain, manifest)
         protected += from_metadata(metadata, dependencies)
         targets += [metadata[k] for k in ("target_directory", "build_directory") if metadata.get(k)]
         inputs.append(os.path.join(metadata.get("workspace_root", str(manifest.parent)), "Cargo.lock"))

@@ -239,6 +239,15 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
+def well_formed(key: str, value: object) -> bool:
+    """Whether `value` is what a task table's `key` accepts (for grants a package asks for)."""
+    try:
+        _KEYS[key][1](value)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
 def _shown(value: object) -> str:
     """A value as TOML would write it, near enough for a message."""
     import json

@@ -302,8 +302,8 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     payload = compile_wasm(cache, plan.wasm(resolved.bin).read_bytes(), task.name, compiler, reporter, trust_cache)
     stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     directory_of = fingerprint_plan.manifest.parent  # what the static fingerprint stamps
-    configuration = [fingerprint.stamp(f) for f in (
-        fingerprint_plan.manifest, directory_of / "Cargo.lock", directory_of / "build.rs",
+    configuration = [fingerprint.stamp(f) for f in (  # not Cargo.lock: the fetch may write it
+        fingerprint_plan.manifest, directory_of / "build.rs",
         *fingerprint.cargo_config_files(toolchain.cwd, toolchain.env))]  # fmt: skip
     # Never fresh: a file changed while cargo was building (what was built may be older).
     if all(size >= 0 for _, _, size in stamps) and all(

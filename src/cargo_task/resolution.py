@@ -48,15 +48,11 @@ def _asks_table(metadata: object) -> dict[str, Any]:
 def asked_grants(metadata: object) -> dict[str, Any]:
     """The grants a package asks for in `[package.metadata.task]`, the well-formed ones only
     (each checked with the task table's own parser): recorded and shown, never applied."""
-    from cargo_task.config import _KEYS
+    from cargo_task.config import well_formed
 
     asks = {}
     for key, value in _asks_table(metadata).items():
-        if key in ASKABLE:
-            try:
-                _KEYS[key][1](value)
-            except ValueError:
-                continue
+        if key in ASKABLE and well_formed(key, value):
             asks[key] = value
     return asks
 
@@ -281,8 +277,10 @@ def _locked_package(lock: Path, crate: str) -> dict[str, Any] | None:
 def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published, table: str) -> dict[str, Any]:
     """cargo's view of the package (`cargo metadata --no-deps`): name, version, binaries,
     `[package.metadata]`; the chosen one when the manifest is a workspace's."""
+    from cargo_task.build import cargo_metadata
+
     try:
-        data = _cargo_metadata(toolchain, manifest)
+        data = cargo_metadata(toolchain, manifest)  # started in the project, not the package
     except BuildError as e:
         detail = [line for line in e.message.partition(":\n")[2].splitlines() if line.strip()]
         raise BuildError(f"{table}: cargo cannot read the package at `{manifest.parent}`"
@@ -301,30 +299,6 @@ def _package_metadata(toolchain: Toolchain, manifest: Path, published: Published
             help=f'name one with `crate = "..."`: {names}' if names else "check the `from` table",
         )  # fmt: skip
     return {**chosen[0], "__workspace_root": data.get("workspace_root", str(manifest.parent))}
-
-
-def _cargo_metadata(toolchain: Toolchain, manifest: Path) -> dict[str, Any]:
-    """`build.cargo_metadata`, but started in the project (`toolchain.cwd`), never in the
-    package: rustup and cargo read `rust-toolchain.toml` and `.cargo/config.toml` from the
-    working directory up, and a package's own must not choose the program that reads it
-    (a toolchain `path` it names would run, unconfined, with the user's rights)."""
-    import json
-    import subprocess
-
-    from cargo_task.build import _run_or_explain
-
-    command = [toolchain.cargo, "metadata", "--format-version", "1", "--no-deps", "--offline",
-               "--manifest-path", str(manifest)]  # fmt: skip
-    process = _run_or_explain(toolchain, command, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    out, err = process.communicate()
-    try:
-        if process.returncode == 0:
-            return json.loads(out)
-    except ValueError:
-        pass
-    detail = err.decode("utf-8", "replace").strip()
-    raise BuildError(f"`cargo metadata` failed for `{manifest}`" + (f":\n{detail}" if detail else ""))
 
 
 def _choose_bin(metadata: dict[str, Any], published: Published, table: str) -> str:
