@@ -80,6 +80,19 @@ class Options(NamedTuple):
     color: str | None = None
 
 
+def _task_names(flag: str, task: str | None, task_args: list[str], others) -> list[str]:
+    """The task names after a flag that takes them (`--build`, `--update`, `--add`), checked:
+    no flag it cannot be used with, no option among them."""
+    other = next((f for f, on in others if on), None)
+    if other:
+        raise _usage_error(f"`{flag}` cannot be used with `{other}`")
+    names = [task, *task_args] if task is not None else []
+    stray = next((name for name in names if name.startswith("-")), None)
+    if stray:
+        raise _usage_error(f"unexpected argument `{stray}` after the task names: options go first")
+    return names
+
+
 def _usage_error(message: str) -> TaskError:
     return TaskError(message, help="for more information, try `cargo task --help`")
 
@@ -250,29 +263,17 @@ def _main(argv: Sequence[str], environ: dict[str, str], reporter: Reporter) -> i
     )
     if ns.add is not None or ns.update:
         flag = "--add" if ns.add is not None else "--update"
-        other = next((f for f, on in (("--update", ns.add is not None and ns.update), ("--explain", ns.explain),
-                                      ("--list", ns.list), ("--json", ns.json), ("--editor", ns.editor),
-                                      ("--build", ns.build)) if on), None)  # fmt: skip
-        if other:
-            raise _usage_error(f"`{flag}` cannot be used with `{other}`")
-        names = [task, *task_args] if task is not None else []
-        stray = next((name for name in names if name.startswith("-")), None)
-        if stray:
-            raise _usage_error(f"unexpected argument `{stray}` after the task names: options go first")
+        names = _task_names(flag, task, task_args, (("--update", ns.add is not None and ns.update),
+                            ("--explain", ns.explain), ("--list", ns.list), ("--json", ns.json),
+                            ("--editor", ns.editor), ("--build", ns.build)))  # fmt: skip
         if ns.add is not None:
             if len(names) > 1:
                 raise _usage_error(f"unexpected argument `{names[1]}`: `--add CRATE[@VERSION] [NAME]` adds one task")
             return pipeline.add(request, ns.add, names[0] if names else None, reporter)
         return pipeline.update(request, names, reporter)
     if ns.build:  # every word after the options names a task to build
-        other = next((f for f, on in (("--explain", ns.explain), ("--list", ns.list), ("--json", ns.json),
-                                      ("--editor", ns.editor)) if on), None)  # fmt: skip
-        if other:
-            raise _usage_error(f"`--build` cannot be used with `{other}`")
-        names = [task, *task_args] if task is not None else []
-        stray = next((name for name in names if name.startswith("-")), None)
-        if stray:
-            raise _usage_error(f"unexpected argument `{stray}` after the task names: options go first")
+        names = _task_names("--build", task, task_args, (("--explain", ns.explain), ("--list", ns.list),
+                            ("--json", ns.json), ("--editor", ns.editor)))  # fmt: skip
         return pipeline.build(request, names, reporter)
     if task is not None and (ns.explain or ns.list or ns.json):
         flag = "--explain" if ns.explain else "--list" if ns.list else "--json"
