@@ -8,7 +8,8 @@ checksum (registry) or commit (git), the binary, and what the package says of it
 description and the grants it asks for: a change shows in review, and listing needs no
 download), and, for a package that ships no Cargo.lock (a git workspace's member), every
 package its resolution locked (`packages`, one per line), so that a fresh checkout builds
-the same dependencies. Written whole and atomically, entries sorted, so diffs stay small.
+the same dependencies; for a path source that is a workspace, the member `crate` picked
+(`member`, its directory within it). Written whole and atomically, entries sorted, so diffs stay small.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ HEADER = (
 )
 # The fields of an entry, in the order they are written.
 FIELDS = ("table", "from", "package", "version", "source", "checksum", "commit", "bin",
-          "description", "asks", "packages")  # fmt: skip
+          "description", "asks", "packages", "member")  # fmt: skip
 
 
 def lock_path(manifest: Path) -> Path:

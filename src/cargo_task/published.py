@@ -19,6 +19,7 @@ it asks for. Asked-for grants are recorded and shown, never applied.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -54,14 +55,24 @@ def lock_entry(published: Published) -> dict[str, Any] | None:
     return lockfile.read(lockfile.lock_path(published.manifest)).get(published.table)
 
 
+def path_manifest(published: Published, entry: dict[str, Any] | None) -> Path:
+    """A path source's own Cargo.toml: the member's, when the path is a workspace and the
+    lock says which member (`crate`) it resolved to."""
+    assert published.path is not None
+    member = entry.get("member") if entry else None
+    if isinstance(member, str) and not os.path.isabs(member) and ".." not in Path(member).parts:
+        return published.path / member / "Cargo.toml"
+    return published.path / "Cargo.toml"
+
+
 def description(task: Task) -> str:
     """For the listing: what the package says of itself; never an error (the run says it)."""
     published = task.settings.published
     assert published is not None
     try:
-        if published.path is not None:
-            return self_description(_manifest_data(published.path / "Cargo.toml"))
         entry = lock_entry(published)
+        if published.path is not None:
+            return self_description(_manifest_data(path_manifest(published, entry)))
     except (ConfigError, OSError, ValueError):
         return ""
     if entry is None:
@@ -213,7 +224,7 @@ def _plan(directory: Path, published: Published, entry: dict[str, Any]) -> Packa
     source is planned at its directory's manifest (a workspace's member is built from
     there too: `cargo metadata` finds it)."""
     if published.path is not None:
-        return PackageBuild(directory, published.path / "Cargo.toml")
+        return PackageBuild(directory, path_manifest(published, entry))
     return PackageBuild(directory, directory / "vendor" / f"{entry['package']}-{entry['version']}" / "Cargo.toml")
 
 
@@ -338,15 +349,13 @@ def explain_lines(task: Task) -> list[str]:
     lines = [f"from:     {published.kind} " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in written(published).items())]
     if entry is None:
         lines.append(f"  locked:  {problem or 'not yet: the first run (or `cargo task --update ' + task.name + '`) resolves it'}")
-        asks = {}
     else:
         pin = f"checksum {entry['checksum']}" if entry.get("checksum") else (
             f"commit {entry['commit']}" if entry.get("commit") else "path source (built from its files as they are)")  # fmt: skip
         said = (f"{entry.get('package')} {entry.get('version')} from {_shown_source(entry)}; {pin}; "
                 f"binary `{entry.get('bin')}`")  # as the lock says: one line whatever it holds
         lines.append(f"  locked:  {' '.join(said.split())} ({lockfile.lock_path(published.manifest)})")
-        asks = entry.get("asks", {}) if isinstance(entry.get("asks"), dict) else {}
-    asks = _asks_now(published, asks)
+    asks = _asks_now(published, entry)
     granted = _granted(task)
     lines.append("grants the package asks for (never applied by itself) vs granted by the task's table:")
     for key in sorted(set(asks) | set(granted)):
@@ -378,14 +387,16 @@ def _toml(value: Any) -> str:
     return toml_value(value)
 
 
-def _asks_now(published: Published, locked: dict[str, Any]) -> dict[str, Any]:
+def _asks_now(published: Published, entry: dict[str, Any] | None) -> dict[str, Any]:
     """What the package asks for: as it says now for a path package, else as locked."""
     if published.path is not None:
         try:
-            return asked_grants(_manifest_data(published.path / "Cargo.toml").get("package", {}).get("metadata"))
+            data = _manifest_data(path_manifest(published, entry))
+            return asked_grants(data.get("package", {}).get("metadata"))
         except (OSError, ValueError):
             pass
-    return locked
+    locked = entry.get("asks", {}) if entry else {}
+    return locked if isinstance(locked, dict) else {}
 
 
 def ungranted_asks(task: Task) -> list[str]:
@@ -395,12 +406,11 @@ def ungranted_asks(task: Task) -> list[str]:
     if published is None:
         return []
     try:
-        entry = lock_entry(published) or {}
+        entry = lock_entry(published)
     except ConfigError:
-        entry = {}
-    locked = entry.get("asks", {}) if isinstance(entry.get("asks"), dict) else {}
+        entry = None
     granted = _granted(task)
-    return sorted(key for key in _asks_now(published, locked) if key not in granted)
+    return sorted(key for key in _asks_now(published, entry) if key not in granted)
 
 
 def _granted(task: Task) -> dict[str, str]:

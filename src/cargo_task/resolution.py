@@ -71,13 +71,16 @@ class Resolved(NamedTuple):
     # The resolver's Cargo.lock, for a copy that ships none (a git workspace's member): what
     # its dependencies are pinned to, so that a fresh checkout builds the same ones.
     packages: list[dict[str, Any]] | None = None
+    # A path source that is a workspace, its member picked by `crate`: the member's
+    # directory within it, so that a warm run watches the member's own Cargo.toml.
+    member: str | None = None
 
     def entry(self, published: Published) -> dict[str, Any]:
         return {
             "table": published.table, "from": written(published), "package": self.package,
             "version": self.version, "source": self.source, "checksum": self.checksum,
             "commit": self.commit, "bin": self.bin, "description": self.description, "asks": self.asks,
-            "packages": self.packages,
+            "packages": self.packages, "member": self.member,
         }  # fmt: skip
 
 
@@ -229,12 +232,13 @@ def _from_path(published: Published, name: str, toolchain: Toolchain) -> Resolve
                           help="point `path` at the directory of the task's package")  # fmt: skip
     metadata = _package_metadata(toolchain, manifest, published, table)
     root = Path(metadata["__workspace_root"])
+    member = os.path.relpath(os.path.realpath(Path(metadata["manifest_path"]).parent), os.path.realpath(published.path))
     return Resolved(
         package=metadata["name"], version=metadata["version"], source=f"path+{published.get('path')}",
         checksum=None, commit=None, manifest=Path(metadata["manifest_path"]),
         readable=(Path(metadata["manifest_path"]).parent, root),
         bin=_choose_bin(metadata, published, table), description=_described(metadata),
-        asks=asked_grants(metadata.get("metadata")),
+        asks=asked_grants(metadata.get("metadata")), member=None if member == "." else member,
     )  # fmt: skip
 
 

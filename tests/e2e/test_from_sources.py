@@ -361,3 +361,25 @@ def test_a_task_from_a_named_registry(project, registry, cargo_task, henv):
     assert "task-sort-deps says" in result.stdout
     entry = lock(project)["package.metadata.tasks.sort-deps"]
     assert (entry["version"], entry["source"]) == ("0.2.1", f"registry+{index}"), entry
+
+
+def test_a_path_workspace_member_is_watched_and_described_by_its_own_manifest(project, cargo_task, henv, tmp_path):
+    """`from = { path = "../tools", crate = "member" }`: the member's Cargo.toml is the one
+    the listing describes and the warm check watches (an edit there rebuilds)."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "Cargo.toml").write_text('[workspace]\nmembers = ["member"]\nresolver = "2"\n')
+    package(tools / "member", "member", extra='[package.metadata.task]\ndescription = "First words"\n')
+    (tools / "member" / "Cargo.toml").write_text(
+        (tools / "member" / "Cargo.toml").read_text().replace("\n[workspace]\n", "\n"))  # a member, not a root
+    project.manifest('[package.metadata.tasks.m]\nfrom = { path = "../tools", crate = "member" }\n')
+    first = cargo_task("m", cwd=project.root, **henv)
+    assert first.returncode == 0, first.stderr
+    assert lock(project)["package.metadata.tasks.m"]["member"] == "member"
+    assert "First words" in cargo_task(cwd=project.root, **henv).stdout
+    manifest = tools / "member" / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace("First words", "Second words"))
+    listing = cargo_task(cwd=project.root, **henv).stdout
+    assert "Second words" in listing, listing
+    again = cargo_task("m", cwd=project.root, **henv)
+    assert again.returncode == 0 and "Building" in again.stderr, again.stderr  # not "fresh"
