@@ -39,6 +39,8 @@ RUNS_ANYTHING: dict[tuple[str, ...], int] = {
                                       "perl", "ruby", "node", "make", "just")},
     **{(wrapper,): 0 for wrapper in ("env", "xargs", "nohup", "nice", "time", "npx", "sudo", "doas")},
     ("timeout",): 1, ("rustup", "run"): 1, ("cargo", "run"): _EVERY, ("git", "-c"): _EVERY,
+    # Alone, these reach the above: `git -c alias.x=!sh x`, `cargo run`, `rustup run`.
+    ("git",): 0, ("cargo",): 0, ("rustup",): 0,
 }  # fmt: skip
 
 

@@ -170,10 +170,10 @@ class _Build(NamedTuple):
 
 
 def prepare_component(
-    selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True, final: bool = False
+    selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True, for_build: bool = False
 ) -> Compiled:
     """The task's compiled component: from the cache when nothing changed, else built.
-    `final`: compile what is built with the compiler warm runs prefer (`--build`)."""
+    `for_build`: compile what is built with the compiler warm runs prefer (`--build`)."""
     from cargo_task import build, fingerprint, sandbox
     from cargo_task.cache import Cache
 
@@ -181,7 +181,7 @@ def prepare_component(
     if task.settings.published is not None:  # a package's binary (`from`): built on its own
         from cargo_task import published
 
-        return published.prepare(selection, request, reporter, trust_cache, final)
+        return published.prepare(selection, request, reporter, trust_cache, for_build)
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
     job = _Build(
         task, selection.scaffold(), toolchain, sandbox.engine_id(),
@@ -195,12 +195,12 @@ def prepare_component(
         and record.fingerprint == fingerprint.static_fingerprint(job.plan, task.name, toolchain, job.engine)
         and fingerprint.still_fresh(record.stamps)
     ):
-        compiler = machinecode.compiler_for_build(job.compiler) if final else job.compiler
+        compiler = machinecode.compiler_for_build(job.compiler) if for_build else job.compiler
         payload = machinecode.cached_code(job.cache, record.wasm, compiler)
         if payload is not None:
             reporter.note(f"`{task.name}` is fresh; using its compiled component ({payload.strategy})")
             return payload
-    return _build_and_compile(job, selection, request, reporter, trust_cache, final)
+    return _build_and_compile(job, selection, request, reporter, trust_cache, for_build)
 
 
 def tier_up(selection: Selection, request: Request, compiled: Compiled) -> None:
@@ -222,7 +222,7 @@ def tier_up(selection: Selection, request: Request, compiled: Compiled) -> None:
 
 
 def _build_and_compile(
-    job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool, final: bool
+    job: _Build, selection: Selection, request: Request, reporter: Reporter, trust_cache: bool, for_build: bool
 ) -> Compiled:
     from cargo_task import build, confine, fingerprint, sandbox, scaffold
     from cargo_task.buildview import check_task_inputs
@@ -242,7 +242,7 @@ def _build_and_compile(
     if not confine.available():
         reporter.warning("the build is not confined: this system offers no Landlock, so build "
                          "scripts and proc-macros of task-dependencies run with your rights")  # fmt: skip
-    compiler = machinecode.compiler_for_build(job.compiler) if final else job.compiler
+    compiler = machinecode.compiler_for_build(job.compiler) if for_build else job.compiler
 
     def meanwhile():  # what does not depend on the build: done while cargo works
         sandbox.engine(machinecode.COMPILERS[compiler][-1])  # loads Wasmtime
@@ -334,7 +334,7 @@ def build(request: Request, names: list[str], reporter: Reporter) -> int:
         reporter.warning("no tasks to build")
     for selection in selections:
         decide_grants(selection, request)  # what a run refuses (grants, protected paths) fails here too
-        prepare_component(selection, request, reporter, final=True)
+        prepare_component(selection, request, reporter, for_build=True)
         reporter.status("Finished", f"task `{selection.task.name}`")
     return 0
 

@@ -238,7 +238,7 @@ def wasm_file(selection: Selection) -> Path | None:
 
 
 def prepare(selection: Selection, request: Request, reporter: Reporter, trust_cache: bool = True,
-            final: bool = False) -> Compiled:  # fmt: skip
+            for_build: bool = False) -> Compiled:  # fmt: skip
     """The published task's compiled component: from the cache when its lock entry, build
     settings and every file its build read are unchanged (no cargo, no registry), else
     resolved as the lock pins it, built and compiled."""
@@ -257,7 +257,7 @@ def prepare(selection: Selection, request: Request, reporter: Reporter, trust_ca
     record_name = f"{task.name}.{fingerprint.toolchain_variant(toolchain)}"
     entry = lock_entry(published)
     compiler = compiler_choice(request.environ)
-    compiler = compiler_for_build(compiler) if final else compiler
+    compiler = compiler_for_build(compiler) if for_build else compiler
     if entry is not None and trust_cache and not lockfile.stale_reason(entry, written(published)) and entry.get("bin"):
         plan = _plan(directory, published, entry)
         record = cache.load_record(directory, record_name)

@@ -349,8 +349,6 @@ def run(task: str, payload: Compiled, grants: Grants, abandon: Callable[[TaskErr
     `abandon` reports an error and ends the process at once: the only way out when the
     guest is stuck in a host call that nothing inside Wasmtime can interrupt.
     """
-    if not isinstance(payload, Compiled):
-        payload = Compiled(payload)  # plain machine code is Cranelift's
     received: list[int] = []  # the stopping signals that arrived, in order
     with ExitStack() as cleanup:
         # From here on Ctrl-C, SIGTERM and SIGHUP only set a flag: a KeyboardInterrupt in the

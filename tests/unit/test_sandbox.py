@@ -57,7 +57,7 @@ def never(error):
 
 
 def run(wasm: bytes, **settings) -> int:
-    return sandbox.run("t", sandbox.compile_component(wasm, "t"), grants(**settings), never)
+    return sandbox.run("t", sandbox.Compiled(sandbox.compile_component(wasm, "t")), grants(**settings), never)
 
 
 def test_ok_and_err_are_exit_codes_0_and_1():
@@ -94,7 +94,7 @@ def test_the_memory_limit_holds_for_the_store():
 
 def test_cached_code_that_does_not_load_is_stale():
     with pytest.raises(sandbox.StaleComponent):
-        sandbox.run("t", b"\x7fELF not really", grants(), never)
+        sandbox.run("t", sandbox.Compiled(b"\x7fELF not really"), grants(), never)
 
 
 def test_an_invalid_component_is_a_build_error():
@@ -161,7 +161,7 @@ def loaded():
 
 sandbox.engine_id()
 assert not loaded(), "importing sandbox or asking for the engine id loaded the library"
-payload = sandbox.compile_component(sys.stdin.buffer.read(), "t")
+payload = sandbox.Compiled(sandbox.compile_component(sys.stdin.buffer.read(), "t"))
 code = sandbox.run("t", payload, Grants(("t",), (), (), True, False, False, 5.0, 1 << 26, ()), None)
 assert code == 1, code
 assert loaded()
