@@ -104,7 +104,28 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
                       reporter: Reporter, update: bool = False) -> Resolved:  # fmt: skip
     """The task's package as the lock file pins it, resolving afresh when the entry is
     missing, stale or `update` says so, and writing the lock file then (never under
-    `--locked` or CI). A pinned resolution that disagrees with the lock is an error."""
+    `--locked` or CI). A pinned resolution that disagrees with the lock is an error. One
+    run at a time per table (an editor's `--build` and a terminal's run, say): resolving
+    replaces the private copy."""
+    import fcntl
+
+    if task.settings.published.kind == "path":  # type: ignore[union-attr]
+        return _locked_resolution(task, directory, toolchain, request, reporter, update)  # no copy to replace
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise BuildError(f"[{task.settings.published.table}]: could not prepare `{directory}`: "  # type: ignore[union-attr]
+                         f"{e.strerror}") from None
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _locked_resolution(task, directory, toolchain, request, reporter, update)
+    finally:
+        os.close(held)  # releases the lock
+
+
+def _locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request: Request,
+                       reporter: Reporter, update: bool) -> Resolved:  # fmt: skip
     published = task.settings.published
     assert published is not None
     refuse = lockfile.refuses_changes(request.locked, request.environ)

@@ -383,3 +383,26 @@ def test_a_path_workspace_member_is_watched_and_described_by_its_own_manifest(pr
     assert "Second words" in listing, listing
     again = cargo_task("m", cwd=project.root, **henv)
     assert again.returncode == 0 and "Building" in again.stderr, again.stderr  # not "fresh"
+
+
+def test_two_runs_resolving_one_table_at_once_both_succeed(project, registry, henv):
+    """An editor's `--build` and a terminal's run may resolve the same table together: they
+    take turns (resolving replaces the private copy), and both run the pinned package."""
+    import subprocess
+
+    from tests.conftest import CARGO_TASK
+
+    registry_project(project, registry, """
+        [package.metadata.tasks.sort-deps]
+        from = { crate = "task-sort-deps", version = "0.2" }
+    """)
+    runs = [subprocess.Popen([CARGO_TASK, *args], cwd=project.root, env=henv, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for args in (["--update"], ["sort-deps"], ["--update"])]  # fmt: skip
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err
+    entry = lock(project)["package.metadata.tasks.sort-deps"]
+    assert entry["version"] == "0.2.1", entry
+    again = subprocess.run([CARGO_TASK, "sort-deps"], cwd=project.root, env=henv, text=True, capture_output=True)
+    assert again.returncode == 0 and "task-sort-deps says" in again.stdout, again.stderr
