@@ -7,7 +7,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from cargo_task.errors import TaskError
 
@@ -19,31 +21,27 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     The file is 0600 and the directories it creates 0700, whatever the umask: what the tool
     writes (its cache, the generated package) is nobody else's to read or replace."""
-    import tempfile
-
     make_private_dirs(path.parent)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), 0o600)  # mkstemp's 0600 is still subject to the umask
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    _replace(path, data, 0o600)
 
 
 def replace_file(path: Path, data: bytes) -> None:
     """Atomically replace one of the user's files (a manifest, the lock file): readers see the
     old content or the new; an existing file keeps its mode, a new one gets the umask's."""
-    import tempfile
-
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mask = os.umask(0)
         os.umask(mask)
         mode = 0o666 & ~mask
+    _replace(path, data, mode)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    """A new file beside `path` with `data` and `mode` (mkstemp's 0600 is still subject to
+    the umask), renamed over it."""
+    import tempfile
+
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
@@ -53,6 +51,21 @@ def replace_file(path: Path, data: bytes) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+@contextmanager
+def locked_directory(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the directory `path` (created if missing) for the block:
+    one run at a time for what lives in it, and no lock file of ours beside the user's."""
+    import fcntl
+
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def make_private_dirs(directory: Path) -> None:

@@ -118,5 +118,18 @@ def toolchain_stamps(sysroot: Path) -> list[Stamp]:
     ]
 
 
+def stamps_of_steady_build(sources: list[str], sysroot: Path, configuration: list[Path],
+                           started: int) -> list[Stamp] | None:  # fmt: skip
+    """The stamps to record for a build: of every file rustc read and of the toolchain; None
+    when the build can never be fresh: a file it cannot find again, or a source or
+    configuration file changed while cargo was building (what was compiled may be the
+    version before the change)."""
+    stamps = [stamp(s) for s in sources] + toolchain_stamps(sysroot)
+    changing = stamps[: len(sources)] + [stamp(f) for f in configuration]
+    if all(size >= 0 for _, _, size in stamps) and all(mtime < started for _, mtime, _ in changing):
+        return stamps
+    return None
+
+
 def still_fresh(stamps: list[Stamp]) -> bool:
     return all(stamp(path) == (path, mtime, size) for path, mtime, size in stamps)

@@ -14,7 +14,6 @@ the same dependencies; for a path source that is a workspace, the member `crate`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -95,21 +94,15 @@ def write_entry(path: Path, entry: dict[str, Any]) -> None:
     """Add or replace one entry, atomically; the rest of the file is kept as it is. Two runs
     resolving two tables of one manifest at once must not lose an entry: the read and the
     write happen under a lock on the lock file's directory (no file of ours beside it)."""
-    import fcntl
+    from cargo_task.files import locked_directory, replace_file
 
-    from cargo_task.files import replace_file
-
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(directory, fcntl.LOCK_EX)
-        entries = read(path)
-        entries[entry["table"]] = entry
-        try:
+        with locked_directory(path.parent):
+            entries = read(path)
+            entries[entry["table"]] = entry
             replace_file(path, render(entries).encode())
-        except OSError as e:
-            raise ConfigError(f"could not write `{path}`: {e.strerror}") from None
-    finally:
-        os.close(directory)  # releases the lock
+    except OSError as e:
+        raise ConfigError(f"could not write `{path}`: {e.strerror}") from None
 
 
 def check_writable(path: Path) -> None:

@@ -233,7 +233,7 @@ def _build_and_compile(
     name = job.task.name
     try:
         scaffold.write(job.plan)
-        started = scaffold.mark_build_start(job.plan)
+        started = scaffold.mark_build_start(job.plan.directory)
     except OSError as e:
         raise BuildError(
             f"could not write the generated package in `{job.plan.directory}`: {e.strerror}",
@@ -254,13 +254,9 @@ def _build_and_compile(
     sources = fingerprint.dep_info_sources(job.plan.dep_info(name), job.toolchain.cwd)
     check_task_inputs(job.task, sources, everywhere.result(), selection.project_root)
     payload = machinecode.compile_wasm(job.cache, job.plan.wasm(name).read_bytes(), name, compiler, reporter, trust_cache)
-    stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
-    configuration = [fingerprint.stamp(f) for f in fingerprint.config_files(job.plan, job.toolchain)]
-    # Never fresh: a file it cannot find again, or one changed while cargo was building
-    # (what was compiled may be the version before the change).
-    if all(size >= 0 for _, _, size in stamps) and all(
-        mtime < started for _, mtime, _ in stamps[: len(sources)] + configuration
-    ):
+    configuration = fingerprint.config_files(job.plan, job.toolchain)
+    stamps = fingerprint.stamps_of_steady_build(sources, sysroot, configuration, started)
+    if stamps is not None:
         static = fingerprint.static_fingerprint(job.plan, name, job.toolchain, job.engine)
         record = Record(static, stamps, payload.wasm)
         machinecode.keep_in_cache(reporter, lambda: job.cache.save_record(job.plan.directory, job.record_name, record))

@@ -107,21 +107,17 @@ def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request
     `--locked` or CI). A pinned resolution that disagrees with the lock is an error. One
     run at a time per table (an editor's `--build` and a terminal's run, say): resolving
     replaces the private copy."""
-    import fcntl
+    from cargo_task.files import locked_directory
 
-    if task.settings.published.kind == "path":  # type: ignore[union-attr]
-        return _locked_resolution(task, directory, toolchain, request, reporter, update)  # no copy to replace
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        raise BuildError(f"[{task.settings.published.table}]: could not prepare `{directory}`: "  # type: ignore[union-attr]
-                         f"{e.strerror}") from None
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    published = task.settings.published
+    assert published is not None
+    if published.kind == "path":  # no copy to replace
         return _locked_resolution(task, directory, toolchain, request, reporter, update)
-    finally:
-        os.close(held)  # releases the lock
+    try:
+        with locked_directory(directory):
+            return _locked_resolution(task, directory, toolchain, request, reporter, update)
+    except OSError as e:
+        raise BuildError(f"[{published.table}]: could not prepare `{directory}`: {e.strerror}") from None
 
 
 def _locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request: Request,
@@ -300,6 +296,7 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     from cargo_task.cache import Record
     from cargo_task.discovery import discover_everywhere
     from cargo_task.machinecode import compile_wasm, keep_in_cache
+    from cargo_task.scaffold import mark_build_start
 
     task = selection.task
     published = task.settings.published
@@ -310,7 +307,7 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     fingerprint_plan = _plan(directory, published, entry)
     try:
         plan.target_dir.mkdir(parents=True, exist_ok=True)
-        started = _mark(directory)
+        started = mark_build_start(directory)
     except OSError as e:
         raise BuildError(f"[{published.table}]: could not prepare `{directory}`: {e.strerror}") from None
     if not confine.available():
@@ -332,24 +329,14 @@ def _build(selection: Selection, request: Request, reporter: Reporter, directory
     sources = fingerprint.dep_info_sources(plan.dep_info(resolved.bin), toolchain.cwd)
     check_task_inputs(task, sources, discover_everywhere(selection.project), selection.project_root)
     payload = compile_wasm(cache, plan.wasm(resolved.bin).read_bytes(), task.name, compiler, reporter, trust_cache)
-    stamps = [fingerprint.stamp(s) for s in sources] + fingerprint.toolchain_stamps(sysroot)
     directory_of = fingerprint_plan.manifest.parent  # what the static fingerprint stamps
-    configuration = [fingerprint.stamp(f) for f in (  # not Cargo.lock: the fetch may write it
-        fingerprint_plan.manifest, directory_of / "build.rs",
-        *fingerprint.cargo_config_files(toolchain.cwd, toolchain.env))]  # fmt: skip
-    # Never fresh: a file changed while cargo was building (what was built may be older).
-    if all(size >= 0 for _, _, size in stamps) and all(
-        mtime < started for _, mtime, _ in stamps[: len(sources)] + configuration
-    ):
+    configuration = [fingerprint_plan.manifest, directory_of / "build.rs",  # not Cargo.lock: the fetch may write it
+                     *fingerprint.cargo_config_files(toolchain.cwd, toolchain.env)]  # fmt: skip
+    stamps = fingerprint.stamps_of_steady_build(sources, sysroot, configuration, started)
+    if stamps is not None:
         static = static_fingerprint(entry, published, toolchain, engine, fingerprint_plan)
         keep_in_cache(reporter, lambda: cache.save_record(directory, record_name, Record(static, stamps, payload.wasm)))
     return payload
-
-
-def _mark(directory: Path) -> int:
-    mark = directory / "build-started"
-    mark.touch()
-    return mark.stat().st_mtime_ns
 
 
 # -- explain ---------------------------------------------------------------------------

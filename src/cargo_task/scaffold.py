@@ -222,10 +222,11 @@ def tree_configuration(owner_root: Path) -> bytes:
     return b"\0".join(parts)
 
 
-def mark_build_start(scaffold: Scaffold) -> int:
-    """A timestamp from the file system's own clock: a source with this mtime or later was
-    saved while cargo built, so the build may not include it."""
-    mark = scaffold.directory / "build-started"
+def mark_build_start(directory: Path) -> int:
+    """A timestamp from the file system's own clock, taken in a build's private `directory`:
+    a source with this mtime or later was saved while cargo built, so the build may not
+    include it."""
+    mark = directory / "build-started"
     mark.touch()
     return mark.stat().st_mtime_ns
 
