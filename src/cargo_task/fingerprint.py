@@ -32,12 +32,18 @@ def stamp(path: Path | str) -> Stamp:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
-def cargo_config_files(cwd: Path, environ: dict[str, str]) -> list[Path]:
-    """Files that choose the toolchain or configure cargo for a command run in `cwd`."""
+def tree_config_files(cwd: Path) -> list[Path]:
+    """Files in `cwd` and above that choose the toolchain or configure cargo there."""
     files = []
     for directory in (cwd, *cwd.parents):
         files += [directory / "rust-toolchain", directory / "rust-toolchain.toml"]
         files += [directory / ".cargo" / "config", directory / ".cargo" / "config.toml"]
+    return files
+
+
+def cargo_config_files(cwd: Path, environ: dict[str, str]) -> list[Path]:
+    """Files that choose the toolchain or configure cargo for a command run in `cwd`."""
+    files = tree_config_files(cwd)
     home = Path(os.path.expanduser("~"))
     cargo_home = Path(environ.get("CARGO_HOME") or home / ".cargo")
     rustup_home = Path(environ.get("RUSTUP_HOME") or home / ".rustup")

@@ -47,10 +47,11 @@ class Scaffold(NamedTuple):
     # The owner's directory: what `env!("CARGO_MANIFEST_DIR")` names in its tasks (the
     # build's rustc wrapper sets it for this package alone; dependencies keep their own).
     manifest_dir: Path | None = None
-    # cargo's build directory (`build.build-dir`: dependencies, fingerprints, incremental
-    # state), shared by every owner of the workspace with the same task-dependencies, so a
-    # member reuses what another built; the bins' final artefacts stay in `target_dir`.
-    shared_build_dir: Path | None = None
+    # Where cargo's build directories (`build.build-dir`: dependencies, fingerprints,
+    # incremental state) are, shared by the owners that build the same crates the same way
+    # (`build_dir`), and the `[dependencies]` text that decides it.
+    build_root: Path | None = None
+    dependencies: str = ""
 
     @property
     def manifest(self) -> Path:
@@ -62,13 +63,21 @@ class Scaffold(NamedTuple):
 
     @property
     def build_dir(self) -> Path:
-        """The shared build directory for the crates the generated Cargo.lock pins (once
-        fetched): the same `[dependencies]` text resolved at another time can lock other
-        crates, whose build scripts must not write this one's artefacts."""
-        if self.shared_build_dir is None:
+        """cargo's build directory, shared by every owner whose build would be the same:
+        the same `[dependencies]` text (specs, features, paths, the guest crate of this
+        installation) and profile, the same cargo configuration and toolchain files up its
+        tree (a member's `[patch]` builds other crates from the same text), and the same
+        crates pinned by the generated Cargo.lock (the same text resolved at another time
+        locks others). Their build scripts and proc-macros are then the same crates, so none
+        can plant code into the build of an owner that does not already run it (cargo
+        hard-links each bin's wasm from the build directory: a write there is a write to an
+        owner's task). Worked out at build time only (it reads those files)."""
+        if self.build_root is None or self.manifest_dir is None:
             return self.target_dir
-        pinned = locked_packages(self.directory / "Cargo.lock")
-        return self.shared_build_dir.with_name(f"{self.shared_build_dir.name}-{pinned[:8]}")
+        digest = hashlib.sha256(f"{self.dependencies}\0{PROFILE_TABLE}\0".encode("utf-8", "surrogatepass"))
+        digest.update(_tree_configuration(self.manifest_dir))
+        digest.update(_locked_packages(self.directory / "Cargo.lock"))
+        return self.build_root / f"build-{digest.hexdigest()[:16]}"
 
     def text(self) -> str:
         return self.common + "".join(self.bins[name] for name in sorted(self.bins))
@@ -168,25 +177,13 @@ def render(owner: Owner, build_root: Path) -> Scaffold:
         for name, source in owner.sources
     }
     paths = tuple(Path(s["path"]) for _, s in sorted(specs.items()) if "path" in s)
-    shared = shared_build_dir_name(dependencies, tree_configuration(owner.root))
-    return Scaffold(directory, common, bins, paths, owner.root, build_root / shared)
+    return Scaffold(directory, common, bins, paths, owner.root, build_root, dependencies)
 
 
-def shared_build_dir_name(dependencies: str, configuration: bytes = b"") -> str:
-    """Owners share a build directory only when their generated `[dependencies]` (the
-    specs, features and paths, with the guest crate of this installation), profile and
-    configuration files (`tree_configuration`) are the same: their build scripts and
-    proc-macros are then the same crates, so none can plant code into the build of an
-    owner that does not already run it (cargo hard-links each bin's wasm from the build
-    directory, so a write there is a write to an owner's task)."""
-    digest = hashlib.sha256(f"{dependencies}\0{PROFILE_TABLE}\0".encode("utf-8", "surrogatepass") + configuration)
-    return f"build-{digest.hexdigest()[:16]}"
-
-
-def locked_packages(lock: Path) -> str:
-    """A digest of the crates a Cargo.lock pins from registries and git (name, version,
-    source, checksum, dependencies), leaving out path packages (the generated package's own
-    entry differs for every owner)."""
+def _locked_packages(lock: Path) -> bytes:
+    """The crates a Cargo.lock pins from registries and git (name, version, source,
+    checksum, dependencies), leaving out path packages (the generated package's own entry
+    differs for every owner)."""
     import tomllib
 
     try:
@@ -194,31 +191,26 @@ def locked_packages(lock: Path) -> str:
     except (OSError, ValueError):
         packages = []
     pinned = sorted(json.dumps(p, sort_keys=True) for p in packages if isinstance(p, dict) and p.get("source"))
-    return hashlib.sha256("\n".join(pinned).encode()).hexdigest()
+    return "\n".join(pinned).encode()
 
 
-_TREE_CONFIGURATION = (".cargo/config", ".cargo/config.toml", "rust-toolchain", "rust-toolchain.toml")
-
-
-def tree_configuration(owner_root: Path) -> bytes:
+def _tree_configuration(owner_root: Path) -> bytes:
     """Where and what the cargo configuration and toolchain files are that a build run in
-    the owner's directory reads from its tree: a `[patch]`, `[source]` replacement or
-    `paths` there makes the same `[dependencies]` text build other crates (a member's own
-    `.cargo/config.toml`; another project sharing CARGO_TARGET_DIR). CARGO_HOME's is the
-    same for every owner."""
+    the owner's directory reads from its tree (a member's own `.cargo/config.toml`; another
+    project sharing CARGO_TARGET_DIR). CARGO_HOME's is the same for every owner."""
     import stat
 
+    from cargo_task.fingerprint import tree_config_files
+
     parts = []
-    for directory in (owner_root, *owner_root.parents):
-        for name in _TREE_CONFIGURATION:
-            path = directory / name
-            try:  # a FIFO planted in a shared parent (/tmp/.cargo) must not hang every run
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError:
-                continue
-            with os.fdopen(fd, "rb") as file:
-                content = file.read() if stat.S_ISREG(os.fstat(fd).st_mode) else b"not a file"
-            parts.append(os.fsencode(path) + b"\0" + hashlib.sha256(content).digest())
+    for path in tree_config_files(owner_root):
+        try:  # a FIFO planted in a shared parent (/tmp/.cargo) must not hang a build
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as file:
+            content = file.read() if stat.S_ISREG(os.fstat(fd).st_mode) else b"not a file"
+        parts.append(os.fsencode(path) + b"\0" + hashlib.sha256(content).digest())
     return b"\0".join(parts)
 
 
