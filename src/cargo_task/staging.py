@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from cargo_task.errors import SandboxError
 from cargo_task.files import open_directory_without_links
-from cargo_task.grants import FileGrant, Grants, Mount
+from cargo_task.grants import FileGrant, Grants, Mount, shown_file
 
 # The other files of a granted file's directory are copied; a directory with more than this
 # in files is better granted whole (or the file moved).
@@ -132,7 +132,7 @@ class Staging:
     def changed(self) -> list[str]:
         """Granted files the task changed since the tool last copied or wrote them."""
         return [
-            _shown(d, f) for d in self.directories for f in d.files.values()
+            shown_file(f.grant) for d in self.directories for f in d.files.values()
             if f.grant.writable and _changed(f)
         ]  # fmt: skip
 
@@ -162,10 +162,6 @@ class Staging:
                             pass  # not a file any more: the write back will refuse it
             finally:
                 os.close(fd)
-
-
-def _shown(directory: _Directory, staged: _Staged) -> str:
-    return os.path.normpath(os.path.join(directory.guests[0], staged.name))
 
 
 def _stage_directory(host: Path, guests: tuple[str, ...], staging: Path, granted: list[FileGrant],
@@ -322,11 +318,11 @@ def _write_directory(directory: _Directory, outcome: Outcome) -> None:
     try:
         fd = open_directory_without_links(str(directory.host))
     except OSError as e:
-        outcome.not_written.extend(f"`{_shown(directory, f)}` ({directory.host}: {e.strerror})" for f in writable)
+        outcome.not_written.extend(f"`{shown_file(f.grant)}` ({directory.host}: {e.strerror})" for f in writable)
         return
     try:
         for staged in writable:
-            shown = _shown(directory, staged)
+            shown = shown_file(staged.grant)
             why = _write_one(fd, staged)
             if why is None:
                 outcome.written.append(shown)
