@@ -42,13 +42,7 @@ def workspace(root: Path, tasks: int, members: int) -> Path:
     member_list = ", ".join(json.dumps(m) for m in ["xtask", *libs])
     write(root / "Cargo.toml", f'[workspace]\nmembers = [{member_list}]\nresolver = "2"\n')
     write(root / ".cargo" / "config.toml", '[alias]\nxtask = "run --package xtask --"\n')
-    for i, lib in enumerate(libs, start=1):
-        name = f"m{i:03}"
-        write(
-            root / lib / "Cargo.toml",
-            f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n',
-        )
-        write(root / lib / "src" / "lib.rs", f"pub fn id() -> u32 {{\n    {i}\n}}\n")
+    write_members(root, libs, lambda name, i: f"pub fn id() -> u32 {{\n    {i}\n}}\n")
     write(
         root / "xtask" / "Cargo.toml",
         '[package]\nname = "xtask"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n',
@@ -115,6 +109,17 @@ def copy_demo(source: Path, root: Path) -> Path:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("target"), dirs_exist_ok=True)
     return root
+
+
+def write_members(root: Path, libs: list[str], lib_rs) -> None:
+    """The workspace's library members `m001`... at `libs`, each with `lib_rs(name, number)`."""
+    for i, lib in enumerate(libs, start=1):
+        name = f"m{i:03}"
+        write(
+            root / lib / "Cargo.toml",
+            f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n',
+        )
+        write(root / lib / "src" / "lib.rs", lib_rs(name, i))
 
 
 # -- the realistic workspace (issue 10) ---------------------------------------------------
@@ -345,18 +350,11 @@ def realistic_workspace(root: Path, members: int = 50) -> Path:
         f"[workspace.metadata.task-dependencies]\n{deps}",
     )
     write(root / ".cargo" / "config.toml", '[alias]\nxtask = "run -q -p xtask --"\n')
-    for i, lib in enumerate(libs, start=1):
-        name = f"m{i:03}"
-        write(
-            root / lib / "Cargo.toml",
-            f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n',
-        )
-        write(
-            root / lib / "src" / "lib.rs",
-            f"//! Member {name}.\n\n/// This member's number.\npub fn id() -> u32 {{\n    {i}\n}}\n\n"
-            "#[cfg(test)]\nmod tests {\n    #[test]\n    fn id() {\n"
-            f"        assert_eq!(super::id(), {i});\n    }}\n}}\n",
-        )
+    write_members(root, libs, lambda name, i: (
+        f"//! Member {name}.\n\n/// This member's number.\npub fn id() -> u32 {{\n    {i}\n}}\n\n"
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn id() {\n"
+        f"        assert_eq!(super::id(), {i});\n    }}\n}}\n"
+    ))
     write(
         root / "xtask" / "Cargo.toml",
         '[package]\nname = "xtask"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
