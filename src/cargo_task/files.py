@@ -53,16 +53,27 @@ def _replace(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-@contextmanager
-def locked_directory(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the directory `path` (created if missing) for the block:
-    one run at a time for what lives in it, and no lock file of ours beside the user's."""
+def lock_directory(path: Path) -> int:
+    """An exclusive lock on the directory `path` (created if missing), held until the
+    returned descriptor is closed: one run at a time for what lives in it, and no lock file
+    of ours beside the user's. Raises OSError when it cannot be taken."""
     import fcntl
 
     path.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def locked_directory(path: Path) -> Iterator[None]:
+    """`lock_directory` for the block."""
+    fd = lock_directory(path)
+    try:
         yield
     finally:
         os.close(fd)  # releases the lock

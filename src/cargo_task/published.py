@@ -20,8 +20,9 @@ it asks for. Asked-for grants are recorded and shown, never applied.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from cargo_task import lockfile
 from cargo_task.config import Published
@@ -100,28 +101,32 @@ def _refusal(published: Published, name: str, why: str, refuse: str) -> ConfigEr
     )
 
 
+@contextmanager
+def one_run_at_a_time(published: Published, directory: Path) -> Iterator[None]:
+    """Runs of one table take turns (an editor's `--build` and a terminal's run, say), from
+    resolving to the end of the build: resolving replaces the private copy another run may
+    be building from. A path package has no copy."""
+    from cargo_task.files import lock_directory
+
+    if published.kind == "path":
+        yield
+        return
+    try:
+        held = lock_directory(directory)
+    except OSError as e:
+        raise BuildError(f"[{published.table}]: could not prepare `{directory}`: {e.strerror}") from None
+    try:
+        yield
+    finally:
+        os.close(held)  # releases the lock
+
+
 def locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request: Request,
                       reporter: Reporter, update: bool = False) -> Resolved:  # fmt: skip
     """The task's package as the lock file pins it, resolving afresh when the entry is
     missing, stale or `update` says so, and writing the lock file then (never under
-    `--locked` or CI). A pinned resolution that disagrees with the lock is an error. One
-    run at a time per table (an editor's `--build` and a terminal's run, say): resolving
-    replaces the private copy."""
-    from cargo_task.files import locked_directory
-
-    published = task.settings.published
-    assert published is not None
-    if published.kind == "path":  # no copy to replace
-        return _locked_resolution(task, directory, toolchain, request, reporter, update)
-    try:
-        with locked_directory(directory):
-            return _locked_resolution(task, directory, toolchain, request, reporter, update)
-    except OSError as e:
-        raise BuildError(f"[{published.table}]: could not prepare `{directory}`: {e.strerror}") from None
-
-
-def _locked_resolution(task: Task, directory: Path, toolchain: Toolchain, request: Request,
-                       reporter: Reporter, update: bool) -> Resolved:  # fmt: skip
+    `--locked` or CI). A pinned resolution that disagrees with the lock is an error.
+    Called within `one_run_at_a_time`."""
     published = task.settings.published
     assert published is not None
     refuse = lockfile.refuses_changes(request.locked, request.environ)
@@ -162,7 +167,8 @@ def update(selection: Selection, request: Request, reporter: Reporter) -> Resolv
     assert published is not None
     directory = build_directory(selection.build_root, published)
     toolchain = build.Toolchain.from_environment(request.environ, task.owner.root)
-    resolved = locked_resolution(task, directory, toolchain, request, reporter, update=True)
+    with one_run_at_a_time(published, directory):
+        resolved = locked_resolution(task, directory, toolchain, request, reporter, update=True)
     reporter.status("Locked", f"`{task.name}`: {resolved.package} v{resolved.version} ({_shown_source(resolved)})")
     return resolved
 
@@ -291,6 +297,16 @@ def prepare(selection: Selection, request: Request, reporter: Reporter, trust_ca
 
 def _build(selection: Selection, request: Request, reporter: Reporter, directory: Path, toolchain: Toolchain,
            engine: str, cache, record_name: str, trust_cache: bool, compiler: str) -> Compiled:  # fmt: skip
+    published = selection.task.settings.published
+    assert published is not None
+    with one_run_at_a_time(published, directory):
+        return _resolve_and_build(selection, request, reporter, directory, toolchain, engine, cache,
+                                  record_name, trust_cache, compiler)  # fmt: skip
+
+
+def _resolve_and_build(selection: Selection, request: Request, reporter: Reporter, directory: Path,
+                       toolchain: Toolchain, engine: str, cache, record_name: str, trust_cache: bool,
+                       compiler: str) -> Compiled:  # fmt: skip
     from cargo_task import build, confine, fingerprint
     from cargo_task.buildview import check_task_inputs
     from cargo_task.cache import Record
